@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "sealgofer",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "sealgofer", targets: ["sealgofer"]),
+        .library(name: "Lisafs", targets: ["Lisafs"]),
+        .library(name: "SealedStore", targets: ["SealedStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+    ],
+    targets: [
+        // libsodium from the system (apt: libsodium-dev).
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        // Thin C shims for Linux calls Swift cannot make directly.
+        .target(name: "CLinux"),
+        // lisafs wire format, communicators, server, FD table, node tree, Provider protocol. No crypto.
+        .target(
+            name: "Lisafs",
+            dependencies: [
+                "CLinux",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
+        // Keys, chunk format, sidecars, commit journal, verify, rotate. No protocol.
+        .target(
+            name: "SealedStore",
+            dependencies: ["CSodium", "CLinux"]
+        ),
+        // Plaintext passthrough provider (like gVisor's fsgofer).
+        .target(
+            name: "HostProvider",
+            dependencies: ["Lisafs", "CLinux", .product(name: "Logging", package: "swift-log")]
+        ),
+        .executableTarget(
+            name: "sealgofer",
+            dependencies: [
+                "Lisafs", "HostProvider", "SealedStore", "CLinux",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "LisafsTests", dependencies: ["Lisafs", "HostProvider", "CLinux"]),
+        .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium"], resources: []),
+    ],
+    swiftLanguageModes: [.v5]
+)
