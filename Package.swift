@@ -50,7 +50,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "LisafsTests", dependencies: ["Lisafs", "HostProvider", "CLinux"]),
+        .testTarget(name: "LisafsTests", dependencies: ["Lisafs", "HostProvider", "CLinux"], exclude: ["Fixtures"]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium"], resources: []),
     ],
     swiftLanguageModes: [.v5]
