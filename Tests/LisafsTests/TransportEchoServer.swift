@@ -123,3 +123,9 @@ final class TransportEchoServer: @unchecked Sendable {
         return (0, writer.bytes, [])
     }
 }
+
+/// A mutable slot a test thread fills and the test reads after a semaphore.
+final class TransportTestBox<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
+}
