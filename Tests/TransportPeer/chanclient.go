@@ -16,8 +16,10 @@ type chanClient struct {
 	fdChan fdchannel.Endpoint
 }
 
-func newChannel(sc *sockClient) (*chanClient, error) {
-	mid, resp, fds, err := sc.call(midChannel, nil, 2)
+// newChannel makes the Channel RPC on `call` (the socket or, as gVisor's
+// client may, an existing channel) and connects to the new channel.
+func newChannel(call rpc) (*chanClient, error) {
+	mid, resp, fds, err := call(midChannel, nil, 2)
 	if err != nil {
 		return nil, fmt.Errorf("Channel RPC: %v", err)
 	}

@@ -104,8 +104,10 @@ func connect() *sockClient {
 	return &sockClient{sock: sock}
 }
 
-func mustChannel(sc *sockClient) *chanClient {
-	ch, err := newChannel(sc)
+func mustChannel(sc *sockClient) *chanClient { return mustChannelVia(sockRPC(sc)) }
+
+func mustChannelVia(call rpc) *chanClient {
+	ch, err := newChannel(call)
 	if err != nil {
 		fail("channel: %v", err)
 	}
@@ -145,7 +147,13 @@ func scenarioChannel(maxSize, rounds int) {
 	// Several channels served at once, as gVisor's client uses them.
 	var wg sync.WaitGroup
 	for c := 0; c < 3; c++ {
-		other := mustChannel(sc)
+		var other *chanClient
+		if c == 0 {
+			// Channel RPC answered on a channel: FDs come over its fdchannel.
+			other = mustChannelVia(call)
+		} else {
+			other = mustChannel(sc)
+		}
 		wg.Add(1)
 		go func(c int, other *chanClient) {
 			defer wg.Done()
