@@ -33,9 +33,11 @@ type sealGofer struct {
 	handedOver string
 }
 
-func (g *sealGofer) Name() string     { return g.stock.Name() }
-func (g *sealGofer) Synopsis() string { return g.stock.Synopsis() + " (sealgofer mounts served by sealgofer)" }
-func (g *sealGofer) Usage() string    { return g.stock.Usage() }
+func (g *sealGofer) Name() string { return g.stock.Name() }
+func (g *sealGofer) Synopsis() string {
+	return g.stock.Synopsis() + " (sealgofer mounts served by sealgofer)"
+}
+func (g *sealGofer) Usage() string { return g.stock.Usage() }
 
 func (g *sealGofer) SetFlags(f *flag.FlagSet) {
 	g.stock.SetFlags(f)

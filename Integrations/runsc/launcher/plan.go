@@ -57,7 +57,7 @@ func planHandovers(spec *specs.Spec, ioFDs []int, settings sealgoferSettings) ([
 		})
 	}
 	if next != len(ioFDs) {
-		return nil, fmt.Errorf("spec has %d gofer mounts but --io-fds has %d entries", next, len(ioFDs))
+		return nil, fmt.Errorf("spec needs %d io fds (root and %d gofer mounts) but --io-fds has %d", next, next-1, len(ioFDs))
 	}
 	for destination := range wanted {
 		if !seen[destination] {
