@@ -4,7 +4,9 @@
 //   - gofer: hands the sockets of mounts that the bundle's dev.sealgofer.*
 //     annotations assign to sealgofer over to `sealgofer serve` children,
 //     then runs the stock gofer for everything else;
-//   - boot: executes Debian's own runsc, so the sandbox kernel is Debian's.
+//   - boot: executes Debian's own runsc, so the sandbox kernel is Debian's;
+//   - create, run: check the annotations first, so that mistakes are reported
+//     to the caller rather than only to the gofer's logs.
 //
 // runsc starts the sandbox and the gofer by re-executing /proc/self/exe, so
 // this binary must be the one invoked as the OCI runtime.
@@ -13,6 +15,7 @@ package main
 import (
 	"github.com/google/subcommands"
 	"gvisor.dev/gvisor/runsc/cli"
+	"gvisor.dev/gvisor/runsc/cmd"
 )
 
 // Set at build time (-ldflags -X); see ../build.
@@ -22,7 +25,8 @@ var (
 	defaultSealgofer = "/usr/local/bin/sealgofer"
 )
 
-// internalGroup is the group cli.Main registers boot and gofer in.
+// internalGroup is the group cli.Main registers boot and gofer in (create
+// and run are in the unnamed group "").
 // google/subcommands dispatches to the first registered command of a name,
 // walking groups in creation order and commands in registration order;
 // registering ours first, in the same group, puts them ahead of the stock
@@ -32,5 +36,7 @@ const internalGroup = "internal use only"
 func main() {
 	subcommands.Register(new(sealGofer), internalGroup)
 	subcommands.Register(new(delegatedBoot), internalGroup)
+	subcommands.Register(preflight{new(cmd.Create)}, "")
+	subcommands.Register(preflight{new(cmd.Run)}, "")
 	cli.Main(version)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -75,5 +76,29 @@ func TestPlanRejectsDuplicateDestination(t *testing.T) {
 	_, err := planHandovers(spec, []int{10, 11, 12, 13, 14, 15}, settingsFor(mountSettings{Destination: "/data", Store: "/s"}))
 	if err == nil || !strings.Contains(err.Error(), "several spec mounts") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestCheckSpec(t *testing.T) {
+	spec := testSpec()
+	spec.Annotations = map[string]string{
+		"dev.sealgofer.binary":                  "/bin/sh", // any executable will do
+		"dev.sealgofer.mount./data.passthrough": "/p",
+	}
+	if err := checkSpec(spec); err != nil {
+		t.Fatalf("good spec: %v", err)
+	}
+	plainFile := t.TempDir() + "/not-executable"
+	if err := os.WriteFile(plainFile, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec.Annotations["dev.sealgofer.binary"] = plainFile
+	if err := checkSpec(spec); err == nil || !strings.Contains(err.Error(), "not an executable") {
+		t.Fatalf("non-executable binary: %v", err)
+	}
+	spec.Annotations["dev.sealgofer.binary"] = "/bin/sh"
+	spec.Annotations["dev.sealgofer.mount./dev.passthrough"] = "/p"
+	if err := checkSpec(spec); err == nil || !strings.Contains(err.Error(), "not a gofer-backed") {
+		t.Fatalf("tmpfs destination: %v", err)
 	}
 }
