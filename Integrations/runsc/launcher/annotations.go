@@ -14,6 +14,7 @@ const (
 	annotationPrefix      = "dev.sealgofer."
 	annotationBinary      = annotationPrefix + "binary"
 	annotationLog         = annotationPrefix + "log"
+	annotationLogLevel    = annotationPrefix + "log-level"
 	annotationMountPrefix = annotationPrefix + "mount."
 
 	// Per-mount fields: dev.sealgofer.mount.<destination>.<field>.
@@ -23,6 +24,12 @@ const (
 	fieldPassthrough = "passthrough"
 	fieldReadonly    = "readonly"
 )
+
+// logLevels are swift-log's level names, which `sealgofer serve --log-level` takes.
+var logLevels = map[string]bool{
+	"trace": true, "debug": true, "info": true, "notice": true,
+	"warning": true, "error": true, "critical": true,
+}
 
 // mountSettings is what the annotations ask of sealgofer for one mount.
 type mountSettings struct {
@@ -38,7 +45,9 @@ type mountSettings struct {
 type sealgoferSettings struct {
 	Binary string // sealgofer executable; empty means the build-time default
 	Log    string // host file that receives sealgofer's stdout and stderr; empty: inherit
-	Mounts []mountSettings
+	// LogLevel is passed as --log-level when set (swift-log level names).
+	LogLevel string
+	Mounts   []mountSettings
 }
 
 // parseAnnotations extracts the dev.sealgofer.* keys. Unknown keys under
@@ -62,6 +71,11 @@ func parseAnnotations(annotations map[string]string) (sealgoferSettings, error) 
 				return s, fmt.Errorf("%s must be an absolute path, got %q", key, value)
 			}
 			s.Log = filepath.Clean(value)
+		case key == annotationLogLevel:
+			if !logLevels[value] {
+				return s, fmt.Errorf("%s: unknown level %q (trace, debug, info, notice, warning, error, critical)", key, value)
+			}
+			s.LogLevel = value
 		case strings.HasPrefix(key, annotationMountPrefix):
 			if err := applyMountAnnotation(byDestination, key, value); err != nil {
 				return s, err
@@ -149,8 +163,9 @@ func (m *mountSettings) validate() error {
 }
 
 // serveArgs is the argument vector (after the binary) for `sealgofer serve`
-// serving this mount on file descriptor fd.
-func (m *mountSettings) serveArgs(fd int, readonly bool) []string {
+// serving this mount on file descriptor fd. Options appear only when set, so
+// a server that lacks one (say --scratch) fails only for mounts that ask for it.
+func (m *mountSettings) serveArgs(fd int, readonly bool, logLevel string) []string {
 	args := []string{"serve", "--fd", strconv.Itoa(fd)}
 	if m.Store != "" {
 		args = append(args, "--store", m.Store)
@@ -166,6 +181,9 @@ func (m *mountSettings) serveArgs(fd int, readonly bool) []string {
 	}
 	if readonly {
 		args = append(args, "--readonly")
+	}
+	if logLevel != "" {
+		args = append(args, "--log-level", logLevel)
 	}
 	return args
 }

@@ -10,6 +10,7 @@ func TestParseAnnotationsFullSet(t *testing.T) {
 	s, err := parseAnnotations(map[string]string{
 		"dev.sealgofer.binary":                      "/opt/sealgofer/bin/sealgofer",
 		"dev.sealgofer.log":                         "/var/log/sealgofer.log",
+		"dev.sealgofer.log-level":                   "debug",
 		"dev.sealgofer.mount./data.store":           "/srv/stores/data",
 		"dev.sealgofer.mount./data.key-file":        "/etc/sealgofer/data.key",
 		"dev.sealgofer.mount./data.scratch":         "/run/sealgofer/scratch",
@@ -22,8 +23,9 @@ func TestParseAnnotationsFullSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := sealgoferSettings{
-		Binary: "/opt/sealgofer/bin/sealgofer",
-		Log:    "/var/log/sealgofer.log",
+		Binary:   "/opt/sealgofer/bin/sealgofer",
+		Log:      "/var/log/sealgofer.log",
+		LogLevel: "debug",
 		Mounts: []mountSettings{
 			{Destination: "/data", Store: "/srv/stores/data", KeyFile: "/etc/sealgofer/data.key", Scratch: "/run/sealgofer/scratch", Readonly: true},
 			// The destination contains a dot: the field is split off at the last one.
@@ -60,6 +62,7 @@ func TestParseAnnotationsRejects(t *testing.T) {
 		"missing field":         {map[string]string{"dev.sealgofer.mount./data": "/s"}, "<destination>.<field>"},
 		"root mount":            {map[string]string{"dev.sealgofer.mount./.store": "/s"}, "root mount"},
 		"relative store":        {map[string]string{"dev.sealgofer.mount./data.store": "stores/data"}, "absolute host path"},
+		"unknown log level":     {map[string]string{"dev.sealgofer.log-level": "verbose"}, "unknown level"},
 		"relative binary":       {map[string]string{"dev.sealgofer.binary": "sealgofer"}, "absolute path"},
 		"bad readonly":          {map[string]string{"dev.sealgofer.mount./data.store": "/s", "dev.sealgofer.mount./data.readonly": "yes please"}, "true or false"},
 		"no backing":            {map[string]string{"dev.sealgofer.mount./data.key-file": "/k"}, "needs store or passthrough"},
@@ -76,11 +79,11 @@ func TestParseAnnotationsRejects(t *testing.T) {
 
 func TestServeArgs(t *testing.T) {
 	sealed := mountSettings{Destination: "/data", Store: "/s", KeyFile: "/k", Scratch: "/t"}
-	if got, want := sealed.serveArgs(3, true), []string{"serve", "--fd", "3", "--store", "/s", "--key-file", "/k", "--scratch", "/t", "--readonly"}; !reflect.DeepEqual(got, want) {
+	if got, want := sealed.serveArgs(3, true, "info"), []string{"serve", "--fd", "3", "--store", "/s", "--key-file", "/k", "--scratch", "/t", "--readonly", "--log-level", "info"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("sealed: got %q, want %q", got, want)
 	}
 	plain := mountSettings{Destination: "/data", Passthrough: "/p"}
-	if got, want := plain.serveArgs(3, false), []string{"serve", "--fd", "3", "--passthrough", "/p"}; !reflect.DeepEqual(got, want) {
+	if got, want := plain.serveArgs(3, false, ""), []string{"serve", "--fd", "3", "--passthrough", "/p"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("passthrough: got %q, want %q", got, want)
 	}
 }

@@ -109,7 +109,7 @@ func (g *sealGofer) handOver(f *flag.FlagSet, conf *config.Config) error {
 
 	var pids []string
 	for _, h := range plan {
-		args := h.Mount.serveArgs(childSocketFD, h.Readonly)
+		args := h.Mount.serveArgs(childSocketFD, h.Readonly, settings.LogLevel)
 		pid, err := startServer(binary, args, h.IOFD, logFile)
 		if err != nil {
 			return fmt.Errorf("mount %q: %w", h.Mount.Destination, err)
