@@ -4,9 +4,10 @@ import Glibc
 
 /// The gofer's seccomp policy: what a lisafs server over an AF_UNIX socket
 /// needs once its sockets, store and threads are set up. Provisional until the
-/// server has been run under `strace -f -c` (see Fuzz/../README in the report):
-/// runtime syscalls made only at start-up (execve, arch_prctl, sched_getaffinity,
-/// readlink of /proc/self/exe …) are deliberately absent.
+/// the finished server has run its whole test suite and a runsc workload under
+/// it (see `SeccompFilter.gofer(action: .log)`): start-up-only syscalls
+/// (execve, arch_prctl, sched_getaffinity, readlink of /proc/self/exe …) are
+/// deliberately absent, so install it after start-up.
 extension SeccompFilter {
     public static let goferAllowlist: [Syscall] = [
         // File I/O on descriptors the gofer already holds.
@@ -16,11 +17,14 @@ extension SeccompFilter {
         .ftruncate, .fallocate, .fsync, .fdatasync,
         .fchmod, .fchmodat, .fchown, .fchownat, .utimensat,
         .fgetxattr, .fsetxattr, .flistxattr, .fremovexattr,
+        // Path xattr calls: HostProvider reaches O_PATH nodes through
+        // /proc/self/fd/N, where the f*xattr calls refuse to work.
+        .getxattr, .setxattr, .listxattr, .removexattr,
         // Directory operations relative to a held directory fd (no absolute paths needed).
         .openat, .getdents64, .mkdirat, .mknodat, .symlinkat, .linkat, .readlinkat,
         .unlinkat, .renameat, .renameat2,
         // The donated data channel and FD passing.
-        .memfd_create, .recvmsg, .sendmsg, .shutdown,
+        .memfd_create, .recvmsg, .sendmsg, .recvfrom, .sendto, .shutdown,
         // Waiting.
         .futex, .ppoll, .poll, .epoll_create1, .epoll_ctl, .epoll_wait, .epoll_pwait, .eventfd2,
         .nanosleep, .clock_nanosleep, .sched_yield, .restart_syscall,
