@@ -30,6 +30,8 @@ extension SeccompFilter {
         .nanosleep, .clock_nanosleep, .sched_yield, .restart_syscall,
         // Memory (Swift runtime, malloc, thread stacks).
         .mmap, .munmap, .mprotect, .madvise, .mremap, .brk,
+        // Key pages: the sealed store locks them (sodium_mlock / sodium_malloc).
+        .mlock, .mlock2, .munlock,
         // Threads and signals (thread creation itself is a rule on clone).
         .set_robust_list, .rseq, .exit, .exit_group, .gettid, .getpid,
         .rt_sigaction, .rt_sigprocmask, .rt_sigreturn, .sigaltstack,
