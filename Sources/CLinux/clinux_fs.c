@@ -117,7 +117,25 @@ int clinux_unix_connect(int fd, const char *path) {
 
 int clinux_accept4_cloexec_nonblock(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); }
 
+int clinux_accept_cloexec(int fd) {
+    int rc;
+    do { rc = accept4(fd, NULL, NULL, SOCK_CLOEXEC); } while (rc < 0 && errno == EINTR);
+    return rc;
+}
+
 unsigned int clinux_major(uint64_t dev) { return major((dev_t)dev); }
 unsigned int clinux_minor(uint64_t dev) { return minor((dev_t)dev); }
 
 int clinux_fchmodat(int dirfd, const char *path, unsigned int mode) { return fchmodat(dirfd, path, (mode_t)mode, 0); }
+
+const int clinux_O_PATH = O_PATH;
+const int clinux_O_NOFOLLOW = O_NOFOLLOW;
+const int clinux_O_DIRECTORY = O_DIRECTORY;
+const int clinux_O_CLOEXEC = O_CLOEXEC;
+const int clinux_O_NONBLOCK = O_NONBLOCK;
+const int clinux_AT_EMPTY_PATH = AT_EMPTY_PATH;
+const int clinux_AT_SYMLINK_NOFOLLOW = AT_SYMLINK_NOFOLLOW;
+const int clinux_AT_SYMLINK_FOLLOW = AT_SYMLINK_FOLLOW;
+const int clinux_AT_REMOVEDIR = AT_REMOVEDIR;
+const unsigned int clinux_STATX_BASIC_STATS = STATX_BASIC_STATS;
+const unsigned int clinux_STATX_BTIME = STATX_BTIME;

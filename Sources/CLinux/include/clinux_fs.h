@@ -77,6 +77,8 @@ int clinux_unix_socket(int type);
 int clinux_unix_bind(int fd, const char *path);
 int clinux_unix_connect(int fd, const char *path);
 int clinux_accept4_cloexec_nonblock(int fd);
+// Blocking accept4 with SOCK_CLOEXEC (for the listener), retrying EINTR.
+int clinux_accept_cloexec(int fd);
 
 // dev_t helpers.
 unsigned int clinux_major(uint64_t dev);
@@ -84,4 +86,17 @@ unsigned int clinux_minor(uint64_t dev);
 
 // fchmodat(dirfd, path, mode, 0).
 int clinux_fchmodat(int dirfd, const char *path, unsigned int mode);
+
+// GNU-only constants, exported as values so Swift sees the platform's numbers.
+extern const int clinux_O_PATH;
+extern const int clinux_O_NOFOLLOW;
+extern const int clinux_O_DIRECTORY;
+extern const int clinux_O_CLOEXEC;
+extern const int clinux_O_NONBLOCK;
+extern const int clinux_AT_EMPTY_PATH;
+extern const int clinux_AT_SYMLINK_NOFOLLOW;
+extern const int clinux_AT_SYMLINK_FOLLOW;
+extern const int clinux_AT_REMOVEDIR;
+extern const unsigned int clinux_STATX_BASIC_STATS;
+extern const unsigned int clinux_STATX_BTIME;
 #endif

@@ -26,6 +26,7 @@ public struct FileName: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Calls `body` with the name as a NUL-terminated C string.
+    @discardableResult
     public func withCString<T>(_ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
         var terminated = bytes
         terminated.append(0)

@@ -33,7 +33,7 @@ public final class Server<P: Provider>: @unchecked Sendable {
 
     public let provider: P
     public let options: Options
-    let logger: Logger
+    public let logger: Logger
     let channelFactory: ChannelFactory
 
     /// Server-wide: shared by every operation, exclusive for renames.
