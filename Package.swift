@@ -51,6 +51,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LisafsTests", dependencies: ["Lisafs", "HostProvider", "CLinux"], exclude: ["Fixtures"]),
+        .testTarget(name: "HostileClientTests", dependencies: ["Lisafs"]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium"], resources: []),
     ],
     swiftLanguageModes: [.v5]
