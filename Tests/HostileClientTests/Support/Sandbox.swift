@@ -65,10 +65,25 @@ final class Sandbox {
         }
     }
 
+    /// Deletes the sandbox without ever following a symlink (the served tree
+    /// holds links to / and the tests create more).
     func remove() {
-        // chmod back anything a test may have locked down, then delete.
-        _ = try? FileManager.default.removeItem(atPath: base)
+        Self.removeTree(base)
         unlink(logPath)
+    }
+
+    private static func removeTree(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            _ = chmod(path, 0o700)
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] {
+                removeTree(path + "/" + name)
+            }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
     }
 
     // MARK: Escape detection
