@@ -224,7 +224,8 @@ final class RawClient {
         }
     }
 
-    static func recvmsgWithFDs(_ socket: Int32, _ base: UnsafeMutableRawPointer, _ count: Int, _ fds: inout [Int32]) -> Int {
+    static func recvmsgWithFDs(_ socket: Int32, _ base: UnsafeMutableRawPointer, _ count: Int, _ fds: inout [Int32],
+                               flags: Int32 = 0) -> Int {
         var iov = iovec(iov_base: base, iov_len: count)
         var message = msghdr()
         var control = [UInt8](repeating: 0, count: 4096)
@@ -235,7 +236,7 @@ final class RawClient {
                 message.msg_iovlen = 1
                 message.msg_control = controlRaw.baseAddress
                 message.msg_controllen = controlRaw.count
-                let n = Glibc.recvmsg(socket, &message, Int32(MSG_CMSG_CLOEXEC))
+                let n = Glibc.recvmsg(socket, &message, Int32(MSG_CMSG_CLOEXEC) | flags)
                 guard n >= 0 else { return n }
                 var offset = 0
                 let length = Int(message.msg_controllen)
