@@ -86,4 +86,56 @@ final class ChannelAbuseTests: HostileTestCase {
         XCTAssertTrue(reply.errno != nil || reply.mid == MID.channel.rawValue, "Channel with a payload: \(reply)")
         assertStillServing()
     }
+
+    /// Opens one connected channel (flipcall handshake done).
+    private func connectedChannel() throws -> FlipcallClient {
+        let reply = client.call(.channel, ChannelReq(), keepFDs: true)
+        let resp = try XCTUnwrap(decode(reply, ChannelResp.self, .channel))
+        return try XCTUnwrap(FlipcallClient(fds: reply.fds, response: resp), "flipcall handshake failed")
+    }
+
+    func testMalformedChannelDatagrams() throws {
+        let root = try startAndMount()
+        // Each abuse gets its own channel; the gofer may drop that channel, but
+        // must answer or shut it, keep serving the main socket, and not crash.
+        func outcome(_ reply: [UInt8]?) -> String { reply.map { "answered \($0.count) bytes" } ?? "no answer / shut" }
+        let abuses: [(String, (FlipcallClient) -> String)] = [
+            ("length past the window", { outcome($0.handOverRaw([5, 0, 0, 0], claimedLength: .max, timeout: 0.3)) }),
+            ("length = window size", { outcome($0.handOverRaw([5, 0, 0, 0], claimedLength: UInt32(2 << 20), timeout: 0.3)) }),
+            ("datagram shorter than the channel header", { outcome($0.handOverRaw([5], claimedLength: 1, timeout: 0.3)) }),
+            ("empty datagram", { outcome($0.handOverRaw([], claimedLength: 0, timeout: 0.3)) }),
+            ("unknown MID", { "\($0.call(mid: 0xFFFF, payload: [1, 2, 3]))" }),
+            ("garbage state word", { $0.scribbleState(0xDEAD_BEEF); return "state scribbled" }),
+            ("server-active without a request", { $0.scribbleState(1); return "state scribbled" }),
+            ("shutdown by the client", { $0.scribbleState(2); return "state scribbled" }),
+        ]
+        var kept: [FlipcallClient] = []
+        for (label, abuse) in abuses {
+            // Channel limit: recycle by hanging up is not possible, so use a fresh gofer per 4.
+            if kept.count == 4 {
+                kept.removeAll()
+                finishGofer("after channel abuses")
+                _ = try startAndMount()
+            }
+            let channel = try connectedChannel()
+            let result = abuse(channel)
+            print("[channel] \(name) \(label): \(result)")
+            usleep(20_000)
+            XCTAssertTrue(gofer?.isAlive() == true, "\(label): gofer died: \(String(describing: gofer?.exit)); log:\n\(gofer?.logTail() ?? "")")
+            assertStillServing("after channel abuse: \(label)")
+            kept.append(channel)
+        }
+        _ = root
+    }
+
+    func testResizingTheChannelMemoryIsRefused() throws {
+        let root = try startAndMount()
+        let channel = try connectedChannel()
+        // A shrunk memfd would SIGBUS the gofer on its next access to the window.
+        XCTAssertEqual(ftruncate(channel.memoryFD, 0), -1, "the client could shrink the channel memfd")
+        XCTAssertEqual(ftruncate(channel.memoryFD, 1 << 30), -1, "the client could grow the channel memfd")
+        let reply = channel.call(.fStat, StatReq(fd: root))
+        XCTAssertEqual(reply.mid, MID.fStat.rawValue, "FStat over the channel after resize attempts: \(reply)")
+        XCTAssertTrue(gofer?.isAlive() == true)
+    }
 }

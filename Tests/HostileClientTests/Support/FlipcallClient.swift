@@ -71,11 +71,36 @@ final class FlipcallClient {
 
     func call<M: WireMessage>(_ mid: MID, _ message: M) -> Reply { call(mid: mid.rawValue, payload: message.encoded()) }
 
+    // MARK: Breaking the rules on purpose
+
+    /// The donated memfd (to try resizing it under the server's mapping).
+    var memoryFD: Int32 { memfd }
+
+    /// Hands control over with `claimedLength` in the length word whatever
+    /// was written; returns the reply datagram, or nil (shutdown / no answer).
+    func handOverRaw(_ datagram: [UInt8], claimedLength: UInt32, timeout: TimeInterval = 3) -> [UInt8]? {
+        let capped = Array(datagram.prefix(Int(length) - 16))
+        capped.withUnsafeBytes { UnsafeMutableRawBufferPointer(start: data, count: $0.count).copyMemory(from: $0) }
+        return exchangeWritten(claimedLength: claimedLength, timeout: timeout)
+    }
+
+    /// Stores `value` into the control word and wakes the server.
+    func scribbleState(_ value: UInt32) {
+        clinux_atomic_store_u32(state, value)
+        _ = clinux_futex_wake(state, Int32.max)
+    }
+
+    var stateWord: UInt32 { clinux_atomic_load_u32(state) }
+
     /// Publishes `datagram`, hands control to the server, waits for it to
     /// hand back; returns the server's datagram (nil on shutdown/timeout).
     private func exchange(_ datagram: [UInt8], timeout: TimeInterval) -> [UInt8]? {
         datagram.withUnsafeBytes { UnsafeMutableRawBufferPointer(start: data, count: $0.count).copyMemory(from: $0) }
-        clinux_atomic_store_u32(dataLength, UInt32(datagram.count))
+        return exchangeWritten(claimedLength: UInt32(datagram.count), timeout: timeout)
+    }
+
+    private func exchangeWritten(claimedLength: UInt32, timeout: TimeInterval) -> [UInt8]? {
+        clinux_atomic_store_u32(dataLength, claimedLength)
         guard clinux_atomic_cas_u32(state, 0, 1) == 1 else {
             isShutDown = true
             return nil
