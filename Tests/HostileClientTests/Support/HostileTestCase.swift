@@ -18,7 +18,8 @@ class HostileTestCase: XCTestCase {
     private var sentinelBefore: [String: String] = [:]
     /// Set by tests that end the connection themselves and expect the
     /// gofer to have exited already.
-    var expectsGoferGone = false
+    /// How long tearDown waits for the gofer to exit after the hang-up.
+    var exitTimeout: TimeInterval = 10
 
     override func setUpWithError() throws {
         try super.setUpWithError()
@@ -35,10 +36,10 @@ class HostileTestCase: XCTestCase {
         }
         if let gofer {
             client?.close()
-            if let exit = gofer.waitForExit(timeout: 10) {
+            if let exit = gofer.waitForExit(timeout: exitTimeout) {
                 XCTAssertEqual(exit, .exited(0), "gofer \(exit) after the client hung up; log:\n\(gofer.logTail())")
             } else {
-                XCTFail("gofer still running 10 s after the client hung up (hang); log:\n\(gofer.logTail())")
+                XCTFail("gofer still running \(exitTimeout) s after the client hung up (hang); log:\n\(gofer.logTail())")
             }
         }
         guard let sandbox else { return }
@@ -86,10 +87,10 @@ class HostileTestCase: XCTestCase {
     func finishGofer(_ context: String = "", file: StaticString = #filePath, line: UInt = #line) {
         guard let process = gofer else { return }
         client?.close()
-        if let exit = process.waitForExit(timeout: 10) {
+        if let exit = process.waitForExit(timeout: exitTimeout) {
             XCTAssertEqual(exit, .exited(0), "\(context): gofer \(exit); log:\n\(process.logTail())", file: file, line: line)
         } else {
-            XCTFail("\(context): gofer still running 10 s after hang-up; log:\n\(process.logTail())", file: file, line: line)
+            XCTFail("\(context): gofer still running \(exitTimeout) s after hang-up; log:\n\(process.logTail())", file: file, line: line)
             process.killAndReap()
         }
         gofer = nil
