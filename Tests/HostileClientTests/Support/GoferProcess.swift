@@ -207,10 +207,12 @@ final class GoferProcess {
         }
     }
 
-    /// The last `bytes` of the gofer's log, for failure messages.
+    /// The gofer's log for failure messages: its start (where a crash
+    /// backtrace begins) and its end.
     func logTail(_ bytes: Int = 3000) -> String {
         guard let data = FileManager.default.contents(atPath: logPath) else { return "(no log)" }
-        return String(decoding: data.suffix(bytes), as: UTF8.self)
+        if data.count <= 2 * bytes { return String(decoding: data, as: UTF8.self) }
+        return String(decoding: data.prefix(bytes), as: UTF8.self) + "\n[...]\n" + String(decoding: data.suffix(bytes), as: UTF8.self)
     }
 }
 

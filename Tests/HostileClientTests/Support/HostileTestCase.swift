@@ -21,10 +21,13 @@ class HostileTestCase: XCTestCase {
     /// How long tearDown waits for the gofer to exit after the hang-up.
     var exitTimeout: TimeInterval = 10
 
+    /// Where the sandbox lives; override for tmpfs.
+    var sandboxParent: String { "/tmp" }
+
     override func setUpWithError() throws {
         try super.setUpWithError()
         signal(SIGPIPE, SIG_IGN)
-        sandbox = try Sandbox()
+        sandbox = try Sandbox(parent: sandboxParent)
         sentinelBefore = sandbox.snapshot()
     }
 

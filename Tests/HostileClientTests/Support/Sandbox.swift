@@ -32,8 +32,10 @@ final class Sandbox {
     static let servedFileContents = "hello, served\n"
     static let secretContents = "TOP SECRET\n"
 
-    init() throws {
-        var template = Array("/tmp/sealgofer-hostile-XXXXXX".utf8CString)
+    /// `parent` is where the sandbox directory is made (/tmp by default;
+    /// tests that need thousands of metadata operations use tmpfs).
+    init(parent: String = "/tmp") throws {
+        var template = Array("\(parent)/sealgofer-hostile-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw GoferSpawnError.system("mkdtemp", errno)
         }
