@@ -60,6 +60,32 @@ final class ExhaustionTests: HostileTestCase {
         assertHostFDs(back: beforeMount, "10000 walks closed")
     }
 
+    func test10000OpenFDsOnOneFile() throws {
+        try startGofer()
+        let beforeMount = hostFDCount("before Mount")
+        let root = try mount().root.controlFD
+        let file = try walkOne(root, "file").controlFD
+        let frame = RawClient.frame(mid: MID.openAt.rawValue, payload: OpenAtReq(fd: file, flags: UInt32(O_RDWR)).encoded())
+        var ids: [FDID] = []
+        var errnos: [Int32: Int] = [:]
+        var donated = 0
+        for _ in 0..<50 {
+            XCTAssertNil(client.sendRaw(Array([[UInt8]](repeating: frame, count: 200).joined())))
+            for _ in 0..<200 {
+                let reply = client.receive()
+                donated += reply.fdCount
+                if let errno = reply.errno { errnos[errno, default: 0] += 1 }
+                else if let o = try? OpenAtResp.decode(reply.payload ?? []), reply.mid == MID.openAt.rawValue { ids.append(o.openFD) }
+                else { XCTFail("OpenAt: \(reply)"); return }
+            }
+        }
+        let held = gofer?.steadyFDCount() ?? -1
+        print("[fd] \(name) 10000 OpenAt: \(ids.count) open FDs, \(donated) donated, errors \(errnos), host FDs held \(held)")
+        XCTAssertTrue(Set(errnos.keys).isSubset(of: [EMFILE, ENFILE]), "errors other than EMFILE/ENFILE: \(errnos)")
+        close(ids + [file, root])
+        assertHostFDs(back: beforeMount, "10000 open FDs closed")
+    }
+
     func testWalksBeyondTheHostFileLimitGetEMFILE() throws {
         try startGofer()
         let beforeMount = hostFDCount("before Mount")

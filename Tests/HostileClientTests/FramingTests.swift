@@ -10,7 +10,7 @@ import Glibc
 final class FramingTests: HostileTestCase {
     func testTruncatedHeaderThenHangUpBeforeMount() throws {
         for length in [1, 4, 7] {
-            try startGofer()
+            try startGofer(ping: false)
             client.sendRaw(Array(RawClient.frame(mid: MID.mount.rawValue, payload: []).prefix(length)))
             client.shutdownWrite()
             assertHangsUp("\(length)-byte header")

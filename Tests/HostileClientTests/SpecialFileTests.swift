@@ -91,6 +91,15 @@ final class SpecialFileTests: HostileTestCase {
         XCTAssertEqual(ok.fdCount, 1)
         assertError(client.call(.openAt, OpenAtReq(fd: sock, flags: 0)), [ENXIO], "OpenAt on a socket")
         assertError(client.call(.listen, ListenReq(fd: sock, backlog: 1)), [EINVAL], "Listen on the socket's control FD")
+        // The bound-socket FD where a control or open FD is needed.
+        let boundFD = resp.boundSocketFD
+        assertError(client.call(.walk, WalkReq(dirFD: boundFD, path: ["x"])), [EINVAL], "Walk from a bound-socket FD")
+        assertError(fstat(boundFD), [EINVAL], "FStat on a bound-socket FD")
+        assertError(client.call(.openAt, OpenAtReq(fd: boundFD, flags: 0)), [EINVAL], "OpenAt on a bound-socket FD")
+        assertError(client.call(.pRead, PReadReq(offset: 0, fd: boundFD, count: 1)), [EINVAL], "PRead on a bound-socket FD")
+        assertError(client.call(.connect, ConnectReq(fd: boundFD, sockType: 1)), [EINVAL], "Connect on a bound-socket FD")
+        close([boundFD])
+        assertError(client.call(.accept, AcceptReq(fd: boundFD)), [EBADF], "Accept after Close")
     }
 
     /// Same sharing for FIFOs: the gofer opens them O_NONBLOCK and donates a

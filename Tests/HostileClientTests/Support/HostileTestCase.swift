@@ -64,7 +64,8 @@ class HostileTestCase: XCTestCase {
     /// Spawns the gofer on a fresh socketpair. Fails the test (not skips) if
     /// the binary is missing.
     @discardableResult
-    func startGofer(extraArguments: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws -> GoferProcess {
+    func startGofer(extraArguments: [String] = [], ping: Bool = true,
+                    file: StaticString = #filePath, line: UInt = #line) throws -> GoferProcess {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw GoferSpawnError.system("socketpair", errno)
@@ -82,6 +83,15 @@ class HostileTestCase: XCTestCase {
         }
         gofer = process
         client = RawClient(fd: pair[0])
+        if ping {
+            // An empty Close: proves the gofer is up (so FD counts taken now are
+            // its steady state) without creating anything.
+            let reply = client.call(.close, CloseReq(fds: []))
+            if reply.mid != MID.close.rawValue {
+                XCTFail("gofer does not answer an empty Close: \(reply); log:\n\(process.logTail())", file: file, line: line)
+                throw TestAbort(reason: "gofer not serving")
+            }
+        }
         return process
     }
 
