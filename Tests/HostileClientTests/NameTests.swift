@@ -168,4 +168,33 @@ final class NameTests: HostileTestCase {
             }
         }
     }
+
+    func testNonUTF8AndOddBytesRoundTripExactly() throws {
+        let root = try startAndMount()
+        let names: [[UInt8]] = [[0xFF, 0xFE], [0xC0, 0xAF], [0x2E, 0x2E, 0x2E], [0x2E, 0x20], [0x0A], [0x5C, 0x2E, 0x2E],
+                                [0xE2, 0x80, 0xAE, 0x74, 0x78, 0x74], [0x2D, 0x2D, 0x2F].dropLast() + [0x01]]
+        let rootOpen = try XCTUnwrap(decode(openAt(root, flags: O_RDONLY), OpenAtResp.self, .openAt)).openFD
+        var issued: [FDID] = [rootOpen]
+        for name in names {
+            let made = decode(client.call(.openCreateAt, OpenCreateAtReq(dirFD: root, uid: 0, gid: 0, mode: 0o644, flags: 2, name: name)),
+                              OpenCreateAtResp.self, .openCreateAt)
+            if let made { issued += [made.child.controlFD, made.newFD] }
+            var st = stat()
+            let onHost = (sandbox.served + "/").utf8CString.dropLast().map { UInt8(bitPattern: $0) } + name + [0]
+            let exists = onHost.withUnsafeBufferPointer { buf in
+                buf.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buf.count) { lstat($0, &st) == 0 }
+            }
+            XCTAssertTrue(exists, "name \(name) not created byte-exact on the host")
+            let w = walk(root, [name])
+            XCTAssertEqual(w?.status, .success, "walk \(name)")
+            issued += w?.inodes.map(\.controlFD) ?? []
+        }
+        let listing = decode(client.call(.getdents64, Getdents64Req(dirFD: rootOpen, count: -65536)), Getdents64Resp.self, .getdents64)
+        let listed = Set(listing?.dirents.map(\.name) ?? [])
+        for name in names { XCTAssertTrue(listed.contains(name), "Getdents64 lost or mangled \(name)") }
+        for name in names {
+            XCTAssertEqual(client.call(.unlinkAt, UnlinkAtReq(dirFD: root, flags: 0, name: name)).mid, MID.unlinkAt.rawValue)
+        }
+        close(issued)
+    }
 }
