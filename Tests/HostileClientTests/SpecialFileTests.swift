@@ -137,4 +137,27 @@ final class SpecialFileTests: HostileTestCase {
             assertError(write, [EAGAIN, ESPIPE], "PWrite to a full FIFO")
         }
     }
+
+    /// connect(2) on a Unix stream socket blocks while the listener's backlog
+    /// is full. The sandbox binds and listens (backlog 0) but never accepts,
+    /// then asks the gofer to Connect again and again.
+    func testConnectToAFullBacklogDoesNotBlock() throws {
+        exitTimeout = 3
+        let root = try startAndMount()
+        let bound = try XCTUnwrap(decode(client.call(.bindAt, BindAtReq(dirFD: root, uid: 0, gid: 0, mode: 0o755, sockType: 1,
+                                                                        name: [UInt8]("full"))), BindAtResp.self, .bindAt))
+        XCTAssertEqual(client.call(.listen, ListenReq(fd: bound.boundSocketFD, backlog: 0)).mid, MID.listen.rawValue)
+        var outcomes: [String] = []
+        for _ in 0..<4 {
+            let reply = client.call(mid: MID.connect.rawValue, payload: ConnectReq(fd: bound.child.controlFD, sockType: 1).encoded(),
+                                    timeout: 2)
+            outcomes.append("\(reply)")
+            if case .timedOut = reply {
+                XCTFail("Connect blocked in the gofer on a listener whose backlog is full (after \(outcomes.count - 1) connects)")
+                break
+            }
+        }
+        print("[socket] \(name): \(outcomes)")
+        // tearDown: the hang-up must still end the gofer.
+    }
 }
