@@ -160,4 +160,23 @@ final class SpecialFileTests: HostileTestCase {
         print("[socket] \(name): \(outcomes)")
         // tearDown: the hang-up must still end the gofer.
     }
+
+    /// Device nodes the host left in the tree: a block device is never
+    /// served, a character device is never opened (passthrough defaults).
+    func testHostDeviceNodesAreNotOpened() throws {
+        let block = sandbox.served + "/blockdev", char = sandbox.served + "/chardev"
+        guard mknod(block, S_IFBLK | 0o666, dev_t((7 << 8) | 0)) == 0, mknod(char, S_IFCHR | 0o666, dev_t((1 << 8) | 3)) == 0 else {
+            XCTFail("cannot create device nodes here (errno \(errno)); the test needs root and a dev-enabled /tmp")
+            return
+        }
+        let root = try startAndMount()
+        let walkedBlock = client.call(.walk, WalkReq(dirFD: root, path: ["blockdev"]))
+        if let resp = try? WalkResp.decode(walkedBlock.payload ?? []), walkedBlock.mid == MID.walk.rawValue, let inode = resp.inodes.first {
+            assertError(openAt(inode.controlFD, flags: O_RDONLY), [EPERM, EINVAL, ENXIO], "OpenAt of a block device")
+        } else {
+            assertError(walkedBlock, [EPERM], "Walk to a block device")
+        }
+        let c = try walkOne(root, "chardev").controlFD
+        assertError(openAt(c, flags: O_RDWR), [EPERM, EINVAL, ENXIO], "OpenAt of a character device")
+    }
 }
