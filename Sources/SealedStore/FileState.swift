@@ -116,10 +116,13 @@ struct FileState {
             try writeAll(fd: fd, e.slot, offset: layout.slotOffset(e.index), what: "write chunk \(e.index)")
         }
         if sync { try dataSyncFD(fd, what: "data file") }
+        try TestHooks.step(.chunksApplied)
         try store.layout.writeSidecar(newSC.fileID, journal.newSidecar, sync: sync, syncDirectory: syncDirectory)
+        try TestHooks.step(.sidecarWritten)
         if journal.movesToFreshID {
             try writeAll(fd: fd, journal.newHeader, offset: 0, what: "write header")
             if sync { try dataSyncFD(fd, what: "data file") }
+            try TestHooks.step(.headerWritten)
         }
         try store.layout.removeJournal(journal.fileID)
         if journal.movesToFreshID { try store.layout.removeSidecar(journal.fileID) }

@@ -238,6 +238,7 @@ public final class SealedFile: @unchecked Sendable {
         // Step 2: unreferenced chunks in place.
         for run in direct { try writeAll(fd: fd, run.bytes, offset: layout.slotOffset(run.first), what: "write chunks") }
         if syncs && !direct.isEmpty { try dataSyncFD(fd, what: "data file") }
+        try TestHooks.step(.directWritten)
 
         var newSC = sidecar
         newSC.committedSize = newSize
@@ -248,6 +249,8 @@ public final class SealedFile: @unchecked Sendable {
         if journaled.isEmpty {
             // Step 5 is the commit point.
             try store.layout.writeSidecar(header.fileID, newSCBytes, sync: syncs, syncDirectory: durable)
+            sidecar = newSC
+            try TestHooks.step(.sidecarWritten)
             if durable && direct.isEmpty { try dataSyncFD(fd, what: "data file") }
             sidecar = newSC
             if fileLength > layout.fileLength(size: newSize) { try FileState.trim(fd: fd, to: layout.fileLength(size: newSize)) }
@@ -258,6 +261,7 @@ public final class SealedFile: @unchecked Sendable {
         try writeJournal(journal, sync: syncs, syncDirectory: durable)
         sidecar = newSC   // committed: from here on, failures are repaired by replay
         do {
+            try TestHooks.step(.journalWritten)
             try FileState.applyJournal(store: store, fd: fd, journal: journal, layout: layout, newSC: newSC, sync: syncs, syncDirectory: durable)
         } catch {
             valid = false   // the journal stays; the next open replays it
@@ -295,6 +299,7 @@ public final class SealedFile: @unchecked Sendable {
         header = newHeader; keys = newKeys; codec = newCodec; sidecar = newSC
         store.rename(self, from: oldID, to: newID)
         do {
+            try TestHooks.step(.journalWritten)
             try FileState.applyJournal(store: store, fd: fd, journal: journal, layout: layout, newSC: newSC, sync: syncs, syncDirectory: durable)
         } catch {
             valid = false

@@ -144,3 +144,49 @@ func listDirectory(_ dirFD: Int32) throws -> [(name: String, type: UInt8)] {
     }
     return out
 }
+
+/// Splits a store-relative path ("a/b/c", leading "/" allowed) into components, rejecting "..".
+func pathComponents(_ path: String) throws -> [String] {
+    let parts = path.split(separator: "/").map(String.init).filter { $0 != "." }
+    guard !parts.contains("..") else { throw SealedStoreError.invalidArgument("path may not contain ..: \(path)") }
+    return parts
+}
+
+/// Opens `components` below `dirFD` without following any symlink on the way (every component
+/// O_NOFOLLOW). Directories in between are opened O_DIRECTORY.
+func openBeneath(_ dirFD: Int32, _ components: [String], flags: Int32, mode: UInt32 = 0) throws -> Int32 {
+    if components.isEmpty {
+        let fd = fcntl(dirFD, F_DUPFD_CLOEXEC, 0)
+        guard fd >= 0 else { throw SealedStoreError.io("dup", errno) }
+        return fd
+    }
+    var current = dirFD
+    var owned = false
+    defer { if owned { close(current) } }
+    for c in components.dropLast() {
+        let next = openAt(current, c, O_RDONLY | O_DIRECTORY)
+        guard next >= 0 else { throw SealedStoreError.io("open \(c)", errno) }
+        if owned { close(current) }
+        current = next; owned = true
+    }
+    let fd = openAt(current, components.last!, flags, mode)
+    guard fd >= 0 else { throw SealedStoreError.io("open \(components.joined(separator: "/"))", errno) }
+    return fd
+}
+
+func statAt(_ dirFD: Int32, _ name: String) throws -> stat {
+    var st = stat()
+    guard fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { throw SealedStoreError.io("stat \(name)", errno) }
+    return st
+}
+
+func readLinkAt(_ dirFD: Int32, _ name: String) throws -> [UInt8] {
+    var buf = [UInt8](repeating: 0, count: 4097)
+    let n = buf.withUnsafeMutableBufferPointer { readlinkat(dirFD, name, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), 4097) }
+    guard n >= 0 else { throw SealedStoreError.io("readlink \(name)", errno) }
+    guard n <= 4096 else { throw SealedStoreError.invalidArgument("symlink target too long: \(name)") }
+    return Array(buf[0..<n])
+}
+
+/// atime/mtime of a stat as a timespec pair for futimens/utimensat.
+func times(of st: stat) -> [timespec] { [st.st_atim, st.st_mtim] }
