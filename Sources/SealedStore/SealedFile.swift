@@ -269,6 +269,42 @@ public final class SealedFile: @unchecked Sendable {
         }
     }
 
+    // MARK: Bulk path (import)
+
+    /// Appends whole chunks beyond the in-memory size without touching the sidecar (file created
+    /// with `sidecarFirst: false`). `changes` must be consecutive from the current chunk count.
+    func appendBulk(_ changes: [ChunkChange], newSize: UInt64) throws {
+        try lock.writing {
+            try checkValid()
+            let layout = codec.layout
+            let first = layout.chunkCount(size: sidecar.committedSize)
+            guard sidecar.committedSize % UInt64(layout.chunkSize) == 0 else { throw SealedStoreError.invalidArgument("bulk append after a partial chunk") }
+            var plain: [UInt64: [UInt8]] = [:]
+            for (k, ch) in changes.enumerated() {
+                guard ch.index == first + UInt64(k), ch.plaintext.count == layout.plaintextLength(index: ch.index, size: newSize) else {
+                    throw SealedStoreError.invalidArgument("bulk append: bad chunk \(ch.index)")
+                }
+                plain[ch.index] = ch.plaintext
+            }
+            guard layout.chunkCount(size: newSize) == first + UInt64(changes.count) else { throw SealedStoreError.invalidArgument("bulk append: size") }
+            for run in seal(plain, codec: codec) {
+                try writeAll(fd: fd, run.bytes, offset: layout.slotOffset(run.first), what: "write chunks")
+            }
+            sidecar.committedSize = newSize
+            sidecar.encryptions += UInt64(changes.count)
+        }
+    }
+
+    /// Creates the sidecar of a bulk-written file: from here on it is an ordinary committed file.
+    func finishBulk() throws {
+        try lock.writing {
+            try checkValid()
+            sidecar.generation = 1
+            try createFileAt(try store.layout.sidecarDirectory(header.fileID), StoreLayout.sidecarName(header.fileID),
+                             sidecar.serialize(keys: keys), sync: store.options.orderingSyncs)
+        }
+    }
+
     /// Writes `<id>.j.tmp`, syncs, renames to `<id>.j`: the commit point (§7 step 3).
     private func writeJournal(_ journal: Journal, sync: Bool, syncDirectory: Bool) throws {
         let dir = store.layout.journalFD
@@ -318,7 +354,7 @@ public final class SealedFile: @unchecked Sendable {
             while j < indices.count && indices[j] == indices[j - 1] + 1 && j - i < 256 { j += 1 }
             let slice = Array(indices[i..<j])
             let lengths = slice.map { plain[$0]!.count + layout.overhead }
-            runs.append(SealedRun(first: slice[0], lengths: lengths, bytes: [UInt8](repeating: 0, count: lengths.reduce(0, +))))
+            runs.append(SealedRun(first: slice[0], lengths: lengths, bytes: []))
             i = j
         }
         // Flatten to jobs (run, position, offset) and encrypt them on up to `parallelism` threads.
@@ -328,8 +364,9 @@ public final class SealedFile: @unchecked Sendable {
             for (k, l) in run.lengths.enumerated() { jobs.append((r, run.first + UInt64(k), off, l)); off += l }
         }
         let buffers = runs.map { run -> UnsafeMutableRawBufferPointer in
-            let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(run.bytes.count, 1), alignment: 16)
-            return UnsafeMutableRawBufferPointer(rebasing: p[0..<run.bytes.count])
+            let total = run.lengths.reduce(0, +)
+            let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 16)
+            return UnsafeMutableRawBufferPointer(rebasing: p[0..<total])
         }
         defer { for b in buffers { b.baseAddress.map { UnsafeMutableRawPointer($0).deallocate() } } }
         let doJob = { (j: Int) in

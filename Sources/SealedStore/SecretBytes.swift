@@ -58,3 +58,7 @@ public final class SecretBytes: @unchecked Sendable {
 func wipe(_ bytes: inout [UInt8]) {
     bytes.withUnsafeMutableBytes { if $0.count > 0 { sodium_memzero($0.baseAddress!, $0.count) } }
 }
+
+func wipeBytes(_ buffer: UnsafeMutableRawBufferPointer) {
+    if buffer.count > 0 { sodium_memzero(buffer.baseAddress!, buffer.count) }
+}
