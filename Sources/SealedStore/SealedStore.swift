@@ -35,7 +35,9 @@ public final class SealedStore: @unchecked Sendable {
     let layout: StoreLayout
     private let lockFD: Int32
     private let registryLock = Mutex()
-    private var registry: [FileID: Registration] = [:]
+    /// Open files by inode: hard links and repeated opens share one `SealedFile`, and the key stays
+    /// valid when a commit moves the file to a fresh ID.
+    private var registry: [InodeKey: Registration] = [:]
     private var isClosed = false
 
     private struct Registration {
@@ -180,8 +182,9 @@ public final class SealedStore: @unchecked Sendable {
             if sidecarFirst { try? layout.removeSidecar(id) }
             throw error
         }
-        let file = SealedFile(store: self, fd: fd, header: header, keys: keys, sidecar: sidecar)
-        return register(file)
+        let inode: InodeKey
+        do { inode = try InodeKey(fd: fd) } catch { Glibc.close(fd); throw error }
+        return register(SealedFile(store: self, fd: fd, inode: inode, header: header, keys: keys, sidecar: sidecar))
     }
 
     /// Opens the ciphertext file behind `descriptor` (any FD of it; the store keeps its own dup,
@@ -189,11 +192,12 @@ public final class SealedStore: @unchecked Sendable {
     /// and repeated opens of one file return the same `SealedFile`; balance each with `close()`.
     public func openFile(descriptor: Int32) throws -> SealedFile {
         try checkOpen()
+        // An open file must not be loaded again: recovery would race with its commits.
+        if let existing = reuse(try InodeKey(fd: descriptor)) { return existing }
         let fd = try writableDuplicate(of: descriptor)
         do {
             let state = try FileState.load(store: self, fd: fd)
-            if let existing = reuse(state.header.fileID) { Glibc.close(fd); return existing }
-            return register(SealedFile(store: self, fd: fd, header: state.header, keys: state.keys, sidecar: state.sidecar))
+            return register(SealedFile(store: self, fd: fd, inode: try InodeKey(fd: fd), header: state.header, keys: state.keys, sidecar: state.sidecar))
         } catch {
             Glibc.close(fd); throw error
         }
@@ -204,11 +208,30 @@ public final class SealedStore: @unchecked Sendable {
     public func removeFile(_ id: FileID) throws {
         try checkOpen()
         let deferred: Bool = registryLock.locked {
-            guard var r = registry[id] else { return false }
-            r.removeWhenClosed = true; registry[id] = r
+            guard let (key, r) = registry.first(where: { $0.value.file.id == id }) else { return false }
+            registry[key]!.removeWhenClosed = true
+            _ = r
             return true
         }
         if !deferred { try removeMetadata(id) }
+    }
+
+    /// `removeFile` for the file behind `descriptor` (e.g. an FD kept across its last unlinkat):
+    /// the ID is read from the header (no authentication needed to delete).
+    public func removeFile(descriptor: Int32) throws {
+        try checkOpen()
+        let key = try InodeKey(fd: descriptor)
+        let deferred: Bool = registryLock.locked {
+            guard registry[key] != nil else { return false }
+            registry[key]!.removeWhenClosed = true
+            return true
+        }
+        if deferred { return }
+        let bytes = try readBytes(fd: descriptor, count: FileHeader.length, offset: 0, what: "read header")
+        guard let header = FileHeader.parseFields(bytes) else {
+            throw SealedStoreError.damaged(Damage(.header, detail: "malformed header"))
+        }
+        try removeMetadata(header.fileID)
     }
 
     /// Adds a key epoch with a fresh master key and rewrites the keyring; new files use it.
@@ -229,22 +252,22 @@ public final class SealedStore: @unchecked Sendable {
         try layout.removeSidecar(id)
     }
 
-    private func reuse(_ id: FileID) -> SealedFile? {
+    private func reuse(_ key: InodeKey) -> SealedFile? {
         registryLock.locked {
-            guard var r = registry[id] else { return nil }
-            r.handles += 1; registry[id] = r
-            return r.file
+            guard registry[key] != nil else { return nil }
+            registry[key]!.handles += 1
+            return registry[key]!.file
         }
     }
 
     private func register(_ file: SealedFile) -> SealedFile {
         registryLock.locked {
-            if var r = registry[file.id] {   // raced with another opener: keep the first
-                r.handles += 1; registry[file.id] = r
+            if registry[file.inode] != nil {   // raced with another opener: keep the first
+                registry[file.inode]!.handles += 1
                 file.invalidate()
-                return r.file
+                return registry[file.inode]!.file
             }
-            registry[file.id] = Registration(file: file, handles: 1, removeWhenClosed: false)
+            registry[file.inode] = Registration(file: file, handles: 1, removeWhenClosed: false)
             return file
         }
     }
@@ -252,18 +275,11 @@ public final class SealedStore: @unchecked Sendable {
     /// Called by SealedFile.close(); true when this was the last handle.
     func release(_ file: SealedFile) -> (last: Bool, remove: Bool) {
         registryLock.locked {
-            guard var r = registry[file.id], r.file === file else { return (true, false) }
+            guard var r = registry[file.inode], r.file === file else { return (true, false) }
             r.handles -= 1
-            if r.handles > 0 { registry[file.id] = r; return (false, false) }
-            registry[file.id] = nil
+            if r.handles > 0 { registry[file.inode] = r; return (false, false) }
+            registry[file.inode] = nil
             return (true, r.removeWhenClosed)
-        }
-    }
-
-    /// Called when a commit moved a file to a fresh ID.
-    func rename(_ file: SealedFile, from old: FileID, to new: FileID) {
-        registryLock.locked {
-            if let r = registry.removeValue(forKey: old) { registry[new] = r }
         }
     }
 
@@ -280,5 +296,16 @@ public final class SealedStore: @unchecked Sendable {
         let fd = Glibc.open("/proc/self/fd/\(descriptor)", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw SealedStoreError.io("reopen descriptor read-write", errno) }
         return fd
+    }
+}
+
+/// Identity of an open ciphertext file: device and inode.
+struct InodeKey: Hashable {
+    let dev: UInt64
+    let ino: UInt64
+    init(fd: Int32) throws {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SealedStoreError.io("fstat", errno) }
+        dev = UInt64(st.st_dev); ino = UInt64(st.st_ino)
     }
 }
