@@ -13,6 +13,8 @@ public struct VerifyReport: Sendable {
     public var sidecars = 0
     /// Interrupted commits replayed while opening files (as any open does).
     public var recoveredJournals = 0
+    /// Interrupted creates and removals completed or undone when the store was opened (§7.1).
+    public var recoveredOperations = 0
     public var damage: [Damage] = []
     /// Harmless findings (leftover temporary files).
     public var notes: [String] = []
@@ -28,6 +30,7 @@ public enum Verifier {
 
     public static func run(store: SealedStore, progress: ((_ doneBytes: UInt64, _ totalBytes: UInt64) -> Void)? = nil) -> VerifyReport {
         var report = VerifyReport()
+        report.recoveredOperations = store.recoveredOperations
         var entries: [(path: [String], size: UInt64)] = []
         walk(store.dataDirectory, [], &entries, &report)
         let total = entries.reduce(0) { $0 + $1.size }
@@ -133,6 +136,15 @@ public enum Verifier {
     }
 
     private static func checkOrphans(store: SealedStore, seen: Set<FileID>, report: inout VerifyReport) {
+        // Open resolved every intent record it understood; what is left is unexplained.
+        for (name, _) in (try? listDirectory(store.layout.pendingFD)) ?? [] {
+            if let (id, _) = PendingKind.parse(name) {
+                report.damage.append(Damage(.pendingOperation, fileID: id, path: "meta/pending/\(name)",
+                                            detail: "interrupted create or removal that recovery could not finish"))
+            } else {
+                report.notes.append("unexpected entry meta/pending/\(name)")
+            }
+        }
         let filesFD = store.layout.filesFD
         for (dir, _) in (try? listDirectory(filesFD)) ?? [] {
             guard let sub = try? openDirectory(filesFD, dir) else { continue }

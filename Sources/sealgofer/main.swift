@@ -13,6 +13,7 @@ struct Sealgofer: ParsableCommand {
             InitCommand.self, ImportCommand.self, ExportCommand.self,
             VerifyCommand.self, InfoCommand.self,
             DebugCommitLoopCommand.self, DebugBenchCommand.self,
+            DebugNamespaceLoopCommand.self,
         ]
     )
 }
