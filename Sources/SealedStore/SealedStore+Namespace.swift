@@ -138,17 +138,18 @@ extension SealedStore {
                 try operation()
                 return try linkCount(victim) == 0
             }
-            let linked = linkIntoPending(victim, PendingKind.unlink.name(id))
+            let linked = !TestHooks.noPendingLinks && linkIntoPending(victim, PendingKind.unlink.name(id))
             let kind: PendingKind = linked ? .unlink : .unlinking
             if !linked { try layout.createRecord(id, .unlinking) }
             do {
                 try TestHooks.step(.unlinkIntent)
                 try operation()
-                try TestHooks.step(.unlinkDone)
             } catch {
                 if !(error is SimulatedCrash) { try? layout.removeRecord(id, kind) }
                 throw error
             }
+            // From here on a failure leaves the intent in place: the next open finishes the removal.
+            try TestHooks.step(.unlinkDone)
             let names = try linkCount(victim) - (linked ? 1 : 0)
             if names > 0 {
                 try layout.removeRecord(id, kind)

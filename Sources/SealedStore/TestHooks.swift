@@ -12,12 +12,14 @@ enum NamespaceStep: String, CaseIterable {
     case createLinked
     /// removal: meta/pending/<id>.unlink (or .unlinking) exists; the caller's unlink has not run.
     case unlinkIntent
-    /// removal: the caller's unlink/rename has run.
+    /// removal: the caller's unlink/rename has run (a crash point only: nothing there can fail).
     case unlinkDone
     /// removal of a file still open: meta/pending/<id>.gone exists.
     case goneRecorded
     /// removal: journal and sidecar removed, the intent not yet.
     case metadataRemoved
+
+    var canFail: Bool { self != .unlinkDone }
 }
 
 /// Thrown by a simulated crash: unlike a real error, nothing is cleaned up on the way out, so the
@@ -33,6 +35,8 @@ enum TestHooks {
     nonisolated(unsafe) static var namespaceCrashAt: NamespaceStep?
     /// Simulated I/O error after a namespace step (the operation cleans up and throws).
     nonisolated(unsafe) static var namespaceFailAt: NamespaceStep?
+    /// Makes `removingLink` behave as if no hard link could be made (the `.unlinking` fallback).
+    nonisolated(unsafe) static var noPendingLinks = false
 
     static func step(_ s: CommitStep) throws {
         if let c = crashAt, c == s { throw SealedStoreError.internal("simulated crash after \(s.rawValue)") }
@@ -40,7 +44,7 @@ enum TestHooks {
 
     static func step(_ s: NamespaceStep) throws {
         if let c = namespaceCrashAt, c == s { throw SimulatedCrash(step: s.rawValue) }
-        if let f = namespaceFailAt, f == s { throw SealedStoreError.io("injected failure after \(s.rawValue)", EIO) }
+        if let f = namespaceFailAt, f == s, s.canFail { throw SealedStoreError.io("injected failure after \(s.rawValue)", EIO) }
     }
 }
 
