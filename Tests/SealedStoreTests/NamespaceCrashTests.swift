@@ -17,6 +17,7 @@ let oPath: Int32 = 0o10000000
 ///   leaves nothing at all, without a reopen.
 final class NamespaceCrashTests: XCTestCase {
     override func tearDown() {
+        TestHooks.crashAt = nil
         TestHooks.namespaceCrashAt = nil
         TestHooks.namespaceFailAt = nil
         TestHooks.noPendingLinks = false
@@ -266,6 +267,33 @@ final class NamespaceCrashTests: XCTestCase {
         XCTAssertEqual(sidecarCount(store), 0)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.sub("store/meta/journal")), [])
         XCTAssertTrue(Verifier.run(store: store).isClean)
+    }
+
+    /// A file whose move to a fresh ID was interrupted (journal of the old ID, sidecar of the new one,
+    /// header still old) and that is removed before anything opened it again: both IDs' metadata go.
+    func testRemovalOfAFileWithAnInterruptedMove() throws {
+        guard CipherSuite.aes256gcm.isAvailable else { throw XCTSkip("moves to fresh IDs need AES-256-GCM") }
+        for step in [CommitStep.journalWritten, .chunksApplied, .sidecarWritten] {
+            let dir = TempDir()
+            var options = SealedStore.Options()
+            options.rekeyThreshold = 3
+            var store = try Fixture.store(dir, suite: .aes256gcm, options: options)
+            let f = try store.createFile(in: store.dataDirectory, name: "f")
+            try f.commitAll(Fixture.bytes(5000, seed: 1))
+            TestHooks.crashAt = step
+            XCTAssertThrowsError(try f.commitAll(Fixture.bytes(9000, seed: 2)), "\(step)")
+            TestHooks.crashAt = nil
+            store.abandon()
+            store = try SealedStore.open(at: dir.sub("store"), key: Fixture.key, options: options)
+            XCTAssertGreaterThan(sidecarCount(store) + ((try? FileManager.default.contentsOfDirectory(atPath: dir.sub("store/meta/journal")).count) ?? 0), 1)
+            let v = openat(store.dataDirectory, "f", oPath | O_NOFOLLOW)
+            XCTAssertTrue(try store.removingLink(of: v) { XCTAssertEqual(unlinkat(store.dataDirectory, "f", 0), 0) }, "\(step)")
+            close(v)
+            XCTAssertEqual(sidecarCount(store), 0, "\(step)")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.sub("store/meta/journal")), [], "\(step)")
+            XCTAssertTrue(Verifier.run(store: store).isClean, "\(step)")
+            store.close()
+        }
     }
 
     /// A clean close of the store performs deferred removals (nothing left for recovery).
