@@ -148,8 +148,10 @@ enum PendingRecovery {
     }
 
     /// The (unauthenticated) header file ID of `dir/name`.
-    static func headerID(_ dir: Int32, _ name: String) -> FileID? {
-        let fd = openAt(dir, name, O_RDONLY)
+    static func headerID(_ dir: Int32, _ name: String) -> FileID? { headerID(dir, Array(name.utf8)) }
+
+    static func headerID(_ dir: Int32, _ name: [UInt8]) -> FileID? {
+        let fd = openAt(dir, rawName: name, O_RDONLY)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         return (try? readBytes(fd: fd, count: FileHeader.length, offset: 0, what: "read header")).flatMap(FileHeader.parseFields)?.fileID
@@ -160,11 +162,12 @@ enum PendingRecovery {
     static func liveIDs(layout: StoreLayout) -> Set<FileID> {
         var out = Set<FileID>()
         func walk(_ dir: Int32) {
-            for (name, _) in (try? listDirectory(dir)) ?? [] {
-                guard let st = try? statAt(dir, name) else { continue }
+            for name in (try? listDirectoryNames(dir)) ?? [] {   // bytes: names need not be UTF-8
+                guard let st = statAt(dir, rawName: name) else { continue }
                 switch st.st_mode & S_IFMT {
                 case S_IFDIR:
-                    if let sub = try? openDirectory(dir, name) { walk(sub); close(sub) }
+                    let sub = openAt(dir, rawName: name, O_RDONLY | O_DIRECTORY)
+                    if sub >= 0 { walk(sub); close(sub) }
                 case S_IFREG:
                     if let id = headerID(dir, name) { out.formUnion(layout.relatedIDs(id)) }
                 default: break

@@ -356,7 +356,7 @@ public final class SealedFile: @unchecked Sendable {
             var sc = sidecar
             sc.generation = 1
             do {
-                try store.linkPending(header.fileID, sidecar: sc.serialize(keys: keys), in: directory, name: name)
+                try store.linkPending(header.fileID, sidecar: sc.serialize(keys: keys), in: directory, name: Array(name.utf8))
             } catch {
                 isPendingCreate = false   // linkPending cleaned up (or, simulated crash, must leave all as is)
                 valid = false

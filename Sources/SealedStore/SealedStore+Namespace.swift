@@ -23,7 +23,15 @@ extension SealedStore {
     /// it is linked there (fchown, fchmod: the file never shows under its name with other owners).
     public func createFile(in directory: Int32, name: String, mode: UInt32 = 0o644,
                            prepare: ((Int32) throws -> Void)? = nil) throws -> SealedFile {
+        try createFile(in: directory, nameBytes: Array(name.utf8), mode: mode, prepare: prepare)
+    }
+
+    /// `createFile` for a name given as bytes, which need not be UTF-8 (the sandbox's names are
+    /// bytes): no temporary name, so nothing but the final name ever appears under data/.
+    public func createFile(in directory: Int32, nameBytes name: [UInt8], mode: UInt32 = 0o644,
+                           prepare: ((Int32) throws -> Void)? = nil) throws -> SealedFile {
         try checkOpen()
+        guard !name.isEmpty, !name.contains(0) else { throw SealedStoreError.invalidArgument("invalid file name") }
         let p = try beginCreate(mode: mode)
         do {
             try prepare?(p.fd)
@@ -87,21 +95,26 @@ extension SealedStore {
 
     /// Creates the sidecar of pending file `id`, links the file as `directory/name`, drops
     /// meta/pending/<id>.new. On failure everything is undone (the pending entry last).
-    func linkPending(_ id: FileID, sidecar: [UInt8], in directory: Int32, name: String) throws {
+    func linkPending(_ id: FileID, sidecar: [UInt8], in directory: Int32, name: [UInt8]) throws {
+        let display = String(decoding: name, as: UTF8.self)
         let pending = PendingKind.new.name(id)
         var sidecarCreated = false, linked = false
         do {
             try createFileAt(try layout.sidecarDirectory(id), StoreLayout.sidecarName(id), sidecar, sync: options.orderingSyncs)
             sidecarCreated = true
             try TestHooks.step(.createSidecar)
-            guard linkat(layout.pendingFD, pending, directory, name, 0) == 0 else {
-                throw SealedStoreError.io("create \(name)", errno)
+            guard (name + [0]).withUnsafeBufferPointer({ n in
+                n.withMemoryRebound(to: CChar.self) { linkat(layout.pendingFD, pending, directory, $0.baseAddress!, 0) }
+            }) == 0 else {
+                throw SealedStoreError.io("create \(display)", errno)
             }
             linked = true
             try TestHooks.step(.createLinked)
         } catch {
             if !(error is SimulatedCrash) {
-                if linked { unlinkat(directory, name, 0) }
+                if linked {
+                    _ = (name + [0]).withUnsafeBufferPointer { n in n.withMemoryRebound(to: CChar.self) { unlinkat(directory, $0.baseAddress!, 0) } }
+                }
                 if sidecarCreated { try? layout.removeSidecar(id) }
             }
             abandonPending(id, error: error)

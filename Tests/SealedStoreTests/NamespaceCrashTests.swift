@@ -82,6 +82,46 @@ final class NamespaceCrashTests: XCTestCase {
         XCTAssertTrue(Verifier.run(store: store).isClean)
     }
 
+    /// Names are bytes: a non-UTF-8 name is created as such (no temporary name).
+    func testCreateWithANonUTF8Name() throws {
+        let dir = TempDir()
+        let store = try Fixture.store(dir)
+        let name: [UInt8] = [0x66, 0xff, 0xfe]
+        let f = try store.createFile(in: store.dataDirectory, nameBytes: name)
+        try f.commitAll([4, 5])
+        f.close()
+        let fd = (name + [0]).withUnsafeBufferPointer { n in
+            n.withMemoryRebound(to: CChar.self) { openat(store.dataDirectory, $0.baseAddress!, O_RDONLY | O_NOFOLLOW) }
+        }
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        let g = try store.openFile(descriptor: fd)
+        close(fd)
+        XCTAssertEqual(try g.readAll(), [4, 5])
+        g.close()
+        XCTAssertThrowsError(try store.createFile(in: store.dataDirectory, nameBytes: name))
+        XCTAssertThrowsError(try store.createFile(in: store.dataDirectory, nameBytes: [0x61, 0]))
+        XCTAssertEqual(pendingEntries(store), [])
+        XCTAssertEqual(sidecarCount(store), 1)
+        XCTAssertTrue(Verifier.run(store: store).isClean)
+        // Recovery's search of data/ (the `.unlinking` fallback) sees the file under its byte name.
+        let linked = (name + [0]).withUnsafeBufferPointer { n in
+            n.withMemoryRebound(to: CChar.self) { linkat(store.dataDirectory, $0.baseAddress!, store.dataDirectory, "x", 0) }
+        }
+        XCTAssertEqual(linked, 0)
+        TestHooks.noPendingLinks = true
+        TestHooks.namespaceCrashAt = .unlinkDone
+        let v = openat(store.dataDirectory, "x", oPath | O_NOFOLLOW)
+        XCTAssertThrowsError(try store.removingLink(of: v) { XCTAssertEqual(unlinkat(store.dataDirectory, "x", 0), 0) })
+        close(v)
+        disarm()
+        TestHooks.noPendingLinks = false
+        let reopened = try reopenAfter(crash: true, store)
+        defer { reopened.close() }
+        XCTAssertEqual(reopened.recoveredOperations, 1)
+        XCTAssertEqual(sidecarCount(reopened), 1, "the file still has a name: its sidecar stays")
+        XCTAssertTrue(Verifier.run(store: reopened).isClean)
+    }
+
     /// Owner and mode set in `prepare` are there when the name appears; a failing `prepare` leaves nothing.
     func testPrepareRunsBeforeTheNameAppears() throws {
         let dir = TempDir()
