@@ -371,6 +371,62 @@ final class NamespaceCrashTests: XCTestCase {
         XCTAssertTrue(report.notes.contains { $0.contains("meta/pending/stray") }, "\(report.notes)")
     }
 
+    // MARK: Full filesystem
+
+    /// On a full filesystem (a 1 MiB tmpfs) a create or an import fails with ENOSPC and leaves
+    /// nothing; a removal still works.
+    func testFullFilesystemCreateLeavesNothing() throws {
+        guard getuid() == 0 else { throw XCTSkip("mounting a tmpfs needs root") }
+        let dir = TempDir()
+        let fs = dir.sub("fs")
+        mkdir(fs, 0o700)
+        guard spawnWait(["/bin/mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", fs]) == 0 else {
+            throw XCTSkip("cannot mount a tmpfs here")
+        }
+        defer { _ = spawnWait(["/bin/umount", "-l", fs]) }
+        let path = fs + "/store"
+        try SealedStore.initialize(at: path, key: Fixture.key, suite: .xchacha20poly1305, chunkSize: 4096)
+        let store = try SealedStore.open(at: path, key: Fixture.key)
+        defer { store.close() }
+        let f = try store.createFile(in: store.dataDirectory, name: "kept")
+        try f.commitAll(Fixture.bytes(10_000, seed: 1))
+        f.close()
+        let filler = open(fs + "/filler", O_WRONLY | O_CREAT, 0o600)
+        let block = [UInt8](repeating: 0, count: 4096)
+        while block.withUnsafeBytes({ write(filler, $0.baseAddress!, $0.count) }) > 0 {}
+        close(filler)
+        XCTAssertThrowsError(try store.createFile(in: store.dataDirectory, name: "new")) {
+            guard case .io(_, let e) = $0 as? SealedStoreError else { return XCTFail("\($0)") }
+            XCTAssertEqual(e, ENOSPC)
+        }
+        let source = dir.sub("src")
+        mkdir(source, 0o700)
+        FileManager.default.createFile(atPath: source + "/big", contents: Data(Fixture.bytes(50_000, seed: 2)))
+        XCTAssertThrowsError(try TreeImporter.run(store: store, source: source, destination: "/"))
+        XCTAssertFalse(exists(store, "new"))
+        XCTAssertFalse(exists(store, "big"))
+        XCTAssertEqual(pendingEntries(store), [])
+        XCTAssertEqual(sidecarCount(store), 1)
+        var report = Verifier.run(store: store)
+        XCTAssertTrue(report.isClean, "\(report.damage)")
+        let v = openat(store.dataDirectory, "kept", oPath | O_NOFOLLOW)
+        XCTAssertTrue(try store.removingLink(of: v) { XCTAssertEqual(unlinkat(store.dataDirectory, "kept", 0), 0) })
+        close(v)
+        XCTAssertEqual(sidecarCount(store), 0)
+        report = Verifier.run(store: store)
+        XCTAssertTrue(report.isClean, "\(report.damage)")
+    }
+
+    private func spawnWait(_ args: [String]) -> Int32 {
+        let argv = args.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, args[0], nil, nil, argv, environ) == 0 else { return -1 }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return status
+    }
+
     // MARK: Init
 
     func testInterruptedInitCanBeRerun() throws {
