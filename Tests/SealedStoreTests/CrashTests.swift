@@ -165,6 +165,59 @@ final class CrashTests: XCTestCase {
         XCTAssertGreaterThan(recovered, 0, "recovery had work to do")
     }
 
+    /// `sealgofer import` SIGKILLed at random instants, each run into its own destination: every
+    /// file that appears is complete (content and mode), verify is clean, meta/pending is empty.
+    func testSIGKILLDuringImport() throws {
+        let kills = max(5, (Int(ProcessInfo.processInfo.environment["SEALGOFER_CRASH_KILLS"] ?? "") ?? 100) / 5)
+        let dir = TempDir("impcrash")
+        let keyPath = dir.sub("key"), store = dir.sub("store"), source = dir.sub("src")
+        let key = try KeyMaterial.createKeyFile(path: keyPath)
+        try SealedStore.initialize(at: store, key: key, suite: .xchacha20poly1305, chunkSize: 4096)
+        var files: [String: [UInt8]] = [:]
+        for d in 0..<6 {
+            try FileManager.default.createDirectory(atPath: source + "/d\(d)", withIntermediateDirectories: true)
+            for f in 0..<40 {
+                let name = "d\(d)/f\(f)"
+                files[name] = Fixture.bytes((d * 40 + f) * 397 % 30_000, seed: UInt64(d * 100 + f))
+                FileManager.default.createFile(atPath: source + "/" + name, contents: Data(files[name]!))
+                chmod(source + "/" + name, 0o640)
+            }
+        }
+        var rng = SystemRandomNumberGenerator()
+        var partial = 0, seen = 0
+        for iteration in 0..<kills {
+            let (pid, outPath) = try spawn(["import", "--store", store, "--key-file", keyPath, source, "/run\(iteration)"], dir: dir)
+            usleep(UInt32.random(in: 10_000...250_000, using: &rng))
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            unlink(outPath)
+            let s = try SealedStore.open(at: store, key: key)
+            var present = 0
+            for (name, bytes) in files {
+                let fd = openat(s.dataDirectory, "run\(iteration)/\(name)", O_RDONLY | O_NOFOLLOW)
+                guard fd >= 0 else { continue }
+                present += 1
+                var st = stat()
+                fstat(fd, &st)
+                XCTAssertEqual(st.st_mode & 0o777, 0o640, "iteration \(iteration): \(name)")
+                let f = try s.openFile(descriptor: fd)
+                close(fd)
+                XCTAssertEqual(try f.readAll(), bytes, "iteration \(iteration): \(name) is incomplete")
+                f.close()
+            }
+            seen += present
+            if present < files.count { partial += 1 }
+            XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: store + "/meta/pending")) ?? ["?"], [], "iteration \(iteration)")
+            let report = Verifier.run(store: s)
+            XCTAssertTrue(report.isClean, "iteration \(iteration): \(report.damage)")
+            s.close()
+            if testRun?.failureCount ?? 0 > 0 { break }
+        }
+        print("import crash test: \(kills) kills, \(partial) imports cut short, \(seen) complete files found")
+        XCTAssertGreaterThan(partial, 0, "some kills landed inside an import")
+    }
+
     private func spawn(_ args: [String], dir: TempDir) throws -> (pid_t, String) {
         let outPath = dir.sub("child-\(UInt32.random(in: 0...UInt32.max)).out")
         var actions = posix_spawn_file_actions_t()
