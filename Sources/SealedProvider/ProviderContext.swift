@@ -11,6 +11,7 @@ final class ProviderContext: @unchecked Sendable {
     let scratch: ScratchSpace
     let registry: InodeRegistry
     let sizes = PlaintextSizeCache()
+    let statistics = StatisticsCounter()
     let logger: Logger
     /// /proc/self/fd, for reopening a descriptor with other flags.
     let procSelfFD: Int32

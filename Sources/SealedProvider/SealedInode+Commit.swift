@@ -37,6 +37,7 @@ extension SealedInode {
                 try reopenSealedLocked()
             } catch {
                 commitFailed = true
+                context.statistics.update { $0.failedCommits += 1 }
                 if case .scratch(let s) = mode { s.invalidateRecord() }
                 throw Errno.fromStore(error)
             }
@@ -51,11 +52,13 @@ extension SealedInode {
             let st = try Sys.fstat(s.fd)
             updateAccountingLocked(Int64(st.st_size))
             if !request.fullScan && !commitFailed && s.isUnchanged(st) {
+                context.statistics.update { $0.unchangedChecks += 1 }
                 try syncIfNeededLocked(request)
                 return
             }
             guard let digester else { return }
             let scan = try s.scan(digester: digester, parallelism: context.parallelism)
+            context.statistics.update { $0.scans += 1 }
             updateAccountingLocked(Int64(scan.size))
             if scan.isEmpty && scan.size == s.committedSize {
                 s.accept(scan, fineTimestamps: context.scratch.hasFineTimestamps)
@@ -86,6 +89,7 @@ extension SealedInode {
         }
         let file = try sealedLocked()
         try file.commit(changes, newSize: newSize, durable: durable)
+        context.statistics.update { $0.commits += 1; $0.chunksCommitted += changes.count }
         hasUnsyncedCommits = !durable
         context.sizes.remove(key)
     }

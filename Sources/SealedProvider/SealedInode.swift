@@ -160,6 +160,7 @@ final class SealedInode: @unchecked Sendable {
                                                      fineTimestamps: context.scratch.hasFineTimestamps)
                 mode = .scratch(scratch)
                 updateAccountingLocked(Int64(size))
+                context.statistics.update { $0.scratchFills += 1 }
                 return
             } catch {
                 // No scratch (ENOSPC on the scratch filesystem, a damaged chunk):
@@ -170,6 +171,7 @@ final class SealedInode: @unchecked Sendable {
         let direct = DirectFile(chunkSize: file.chunkSize, committedSize: file.committedSize)
         if truncating { try direct.truncate(to: 0, file) }
         mode = .direct(direct)
+        context.statistics.update { $0.directLoads += 1 }
     }
 
     /// A file just created by the provider: an empty scratch (or direct state).

@@ -13,7 +13,10 @@ extension SealedProvider {
         case FileType.regular:
             let entry = try acquire(node)
             do {
-                let donated = try entry.lock.locked { try entry.openLocked(flags: flags) }
+                let donated: Int32? = try entry.lock.locked {
+                    if case .scratch = entry.mode { context.statistics.update { $0.scratchReuses += 1 } }
+                    return try entry.openLocked(flags: flags)
+                }
                 return Opened(openFile: OpenFile(kind: .file(entry), flags: flags), donatedFD: donated)
             } catch {
                 release(entry)

@@ -89,6 +89,9 @@ public final class SealedProvider: Provider, @unchecked Sendable {
     /// Bytes currently held by scratch files.
     public var scratchUsage: Int64 { context.registry.scratchUsage }
 
+    /// What the data path has done so far.
+    public var statistics: SealedProviderStatistics { context.statistics.snapshot }
+
     /// Files with a scratch or RPC state (open or cached).
     public var loadedFileCount: Int { context.registry.count }
 
