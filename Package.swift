@@ -57,7 +57,8 @@ let package = Package(
         ),
         .testTarget(name: "LisafsTests", dependencies: ["Lisafs", "HostProvider", "CLinux"], exclude: ["Fixtures"]),
         // Depends on the executable so CLI tests (verify exit codes, the SIGKILL crash test) can run it.
-        .testTarget(name: "SealedProviderTests", dependencies: ["SealedProvider", "SealedStore", "Lisafs", "CLinux", "sealgofer"]),
+        .testTarget(name: "SealedProviderTests", dependencies: ["SealedProvider", "SealedStore", "Lisafs", "CLinux", "sealgofer",
+                                                            .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
     ],
     swiftLanguageModes: [.v5]
