@@ -148,4 +148,26 @@ final class CrashTests: XCTestCase {
         print("crash: seed \(seed): \(kills) kills, \(killedMidCommit) during a commit RPC, \(model.steps) steps")
         XCTAssertGreaterThan(killedMidCommit, 0, "some kills landed inside a commit")
     }
+
+    /// SIGTERM: everything written (not flushed) is committed, then exit 0.
+    func testSIGTERMCommitsEverythingAndExits() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        let child = try Child.start(fixture)
+        let root = try child.client.mount().root.controlFD
+        let c = try child.client.create(root, "unflushed")
+        let fd = try XCTUnwrap(c.donated)
+        defer { Glibc.close(fd) }
+        try hostWrite(fd, Array("written through the FD, never flushed".utf8), at: 0)
+        let other = try child.client.create(root, "rpc")
+        try child.client.pwrite(other.fd, Array("via PWrite".utf8), at: 0)
+        XCTAssertEqual(Glibc.kill(child.pid, SIGTERM), 0)
+        var status: Int32 = 0
+        XCTAssertEqual(waitpid(child.pid, &status, 0), child.pid)
+        XCTAssertEqual(status, 0, "exit status 0 after SIGTERM")
+        child.client.shutdown()
+        XCTAssertEqual(try fixture.plaintext("unflushed"), Array("written through the FD, never flushed".utf8))
+        XCTAssertEqual(try fixture.plaintext("rpc"), Array("via PWrite".utf8))
+        XCTAssertTrue(try fixture.verify().isClean)
+    }
 }
