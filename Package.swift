@@ -47,6 +47,13 @@ let package = Package(
             name: "SealedProvider",
             dependencies: ["Lisafs", "SealedStore", "CLinux", "CSodium", .product(name: "Logging", package: "swift-log")]
         ),
+        // `swift run -c release sealed-bench`: the SealedProvider figures of BENCHMARKS.md.
+        .executableTarget(
+            name: "sealed-bench",
+            dependencies: ["SealedProvider", "HostProvider", "SealedStore", "Lisafs", "CLinux", "CSodium",
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Sources/SealedBench"
+        ),
         .executableTarget(
             name: "sealgofer",
             dependencies: [
