@@ -12,7 +12,7 @@ struct Sealgofer: ParsableCommand {
             ServeCommand.self,
             InitCommand.self, ImportCommand.self, ExportCommand.self,
             VerifyCommand.self, InfoCommand.self,
-            DebugCommitLoopCommand.self,
+            DebugCommitLoopCommand.self, DebugBenchCommand.self,
         ]
     )
 }
