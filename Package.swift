@@ -54,6 +54,13 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             path: "Sources/SealedBench"
         ),
+        // seccomp, core-dump suppression, capability dropping for the gofer process.
+        .target(
+            name: "Hardening",
+            dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Child process for HardeningTests: applies one hardening step, then probes it.
+        .executableTarget(name: "hardening-probe", dependencies: ["Hardening"]),
         .executableTarget(
             name: "sealgofer",
             dependencies: [
@@ -63,6 +70,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LisafsTests", dependencies: ["Lisafs", "HostProvider", "CLinux"], exclude: ["Fixtures"]),
+        .testTarget(name: "HardeningTests", dependencies: ["Hardening", "hardening-probe"]),
+        .testTarget(name: "HostileClientTests", dependencies: ["Lisafs"]),
         // Depends on the executable so CLI tests (verify exit codes, the SIGKILL crash test) can run it.
         .testTarget(name: "SealedProviderTests", dependencies: ["SealedProvider", "SealedStore", "Lisafs", "CLinux", "sealgofer",
                                                             .product(name: "Logging", package: "swift-log")]),
