@@ -84,9 +84,7 @@ extension SealedProvider {
         let file = try createSealedFile(in: dir, name, attributes: attributes)
         defer { file.close() }
         do {
-            let created = try makeNode(pathFD: try context.reopen(file.fileDescriptor, flags: Sys.openPath))
-            context.sizes.store(created.node.key, ciphertext: created.stat, plaintextSize: 0)
-            return created
+            return try makeNode(pathFD: try context.reopen(file.fileDescriptor, flags: Sys.openPath), newFile: true)
         } catch {
             name.withCString { _ = unlinkat(dir.fd, $0, 0) }
             try? store.removeFile(file.id)
