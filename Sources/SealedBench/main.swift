@@ -199,9 +199,9 @@ func benchMetadata() throws {
     let hostRoot = makeTemporaryDirectory("sealed-bench-host")
     defer { try? FileManager.default.removeItem(atPath: hostRoot) }
     try FileManager.default.createDirectory(atPath: hostRoot + "/big", withIntermediateDirectories: true)
-    for i in 0..<walkFiles { FileManager.default.createFile(atPath: hostRoot + String(format: "/w%04d", i), contents: Data("x".utf8)) }
-    for i in 0..<bigEntries { FileManager.default.createFile(atPath: hostRoot + String(format: "/big/f%05d", i), contents: nil) }
-    FileManager.default.createFile(atPath: hostRoot + "/data4k", contents: Data(repeating: 9, count: 4096))
+    for i in 0..<walkFiles { _ = FileManager.default.createFile(atPath: hostRoot + String(format: "/w%04d", i), contents: Data("x".utf8)) }
+    for i in 0..<bigEntries { _ = FileManager.default.createFile(atPath: hostRoot + String(format: "/big/f%05d", i), contents: nil) }
+    _ = FileManager.default.createFile(atPath: hostRoot + "/data4k", contents: Data(repeating: 9, count: 4096))
     let host = try HostProvider(rootPath: hostRoot, logger: logger)
 
     // The same tree in a sealed store, made through the provider.
