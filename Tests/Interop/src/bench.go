@@ -1,0 +1,234 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
+	"gvisor.dev/gvisor/pkg/context"
+	"gvisor.dev/gvisor/pkg/lisafs"
+)
+
+const benchWalkFiles = 1000
+
+// benchOp is one measured metadata operation. It returns an error instead of
+// failing so that a broken server shows up as such in the table.
+type benchOp struct {
+	name string
+	run  func(b *benchEnv, i int) error
+}
+
+type benchEnv struct {
+	ctx    context.Context
+	s      *Session
+	data4k lisafs.ClientFD // control FD of a 4 KiB file
+	bigDir lisafs.ClientFD // control FD of a 5000-entry directory
+	buf    []byte
+}
+
+var benchOps = []benchOp{
+	{"walk+stat", func(b *benchEnv, i int) error {
+		in, err := b.s.RootFD.Walk(b.ctx, fmt.Sprintf("w%04d", i%benchWalkFiles))
+		if err != nil {
+			return err
+		}
+		fd := b.s.Client.NewFD(in.ControlFD)
+		var st linux.Statx
+		err = fd.StatTo(b.ctx, &st)
+		fd.Close(b.ctx, false) // batched, as the sentry does
+		return err
+	}},
+	{"create+close", func(b *benchEnv, i int) error {
+		in, ofd, h, err := b.s.RootFD.OpenCreateAt(b.ctx, fmt.Sprintf("c%07d", i), unix.O_RDWR, linux.ModeRegular|0644, myUID, myGID)
+		if err != nil {
+			return err
+		}
+		closeIfValid(h)
+		b.s.Client.CloseFD(b.ctx, ofd, false)
+		b.s.Client.CloseFD(b.ctx, in.ControlFD, false)
+		return nil
+	}},
+	{"open+read4k+close", func(b *benchEnv, i int) error {
+		id, h, err := b.data4k.OpenAt(b.ctx, unix.O_RDONLY)
+		if err != nil {
+			return err
+		}
+		closeIfValid(h)
+		fd := b.s.Client.NewFD(id)
+		n, err := fd.Read(b.ctx, b.buf, 0)
+		fd.Close(b.ctx, false)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if n != 4096 {
+			return fmt.Errorf("read %d bytes, want 4096", n)
+		}
+		return nil
+	}},
+	{"getdents(5000)", func(b *benchEnv, i int) error {
+		id, h, err := b.bigDir.OpenAt(b.ctx, unix.O_RDONLY)
+		if err != nil {
+			return err
+		}
+		closeIfValid(h)
+		fd := b.s.Client.NewFD(id)
+		defer fd.Close(b.ctx, false)
+		total := 0
+		for count := int32(-65536); ; count = 65536 {
+			ents, err := fd.Getdents64(b.ctx, count)
+			if err != nil {
+				return err
+			}
+			if len(ents) == 0 {
+				break
+			}
+			total += len(ents)
+		}
+		if total < bigDirEntries {
+			return fmt.Errorf("listed %d entries, want >= %d", total, bigDirEntries)
+		}
+		return nil
+	}},
+}
+
+// benchResult is the measured rate of one op on one server.
+type benchResult struct {
+	opsPerSec float64
+	err       error
+}
+
+func runBenchmarks(kinds []serverKind, base string, opts startOptions, seconds float64) int {
+	fmt.Printf("bench: gVisor lisafs client, %.1fs per op and server, GOMAXPROCS=%d, scratch %s\n", seconds, runtimeProcs(), base)
+	results := map[serverKind][]benchResult{}
+	failed := false
+	for _, k := range kinds {
+		res, err := benchServer(k, base, opts, seconds)
+		if err != nil {
+			fmt.Printf("bench: %s: %v\n", k, err)
+			failed = true
+			continue
+		}
+		results[k] = res
+	}
+	header := fmt.Sprintf("%-20s", "op")
+	for _, k := range kinds {
+		header += fmt.Sprintf(" %16s", string(k)+" ops/s")
+	}
+	if len(kinds) == 2 {
+		header += "  sealgofer/fsgofer time per op"
+	}
+	fmt.Println(header)
+	fmt.Println(strings.Repeat("-", len(header)))
+	for i, op := range benchOps {
+		line := fmt.Sprintf("%-20s", op.name)
+		for _, k := range kinds {
+			rs, ok := results[k]
+			switch {
+			case !ok:
+				line += fmt.Sprintf(" %16s", "n/a")
+			case rs[i].err != nil:
+				line += fmt.Sprintf(" %16s", "ERROR")
+				failed = true
+			default:
+				line += fmt.Sprintf(" %16.0f", rs[i].opsPerSec)
+			}
+		}
+		if len(kinds) == 2 {
+			a, aok := results[kindSealgofer]
+			f, fok := results[kindFsgofer]
+			if aok && fok && a[i].err == nil && f[i].err == nil {
+				line += fmt.Sprintf("  %.2fx", f[i].opsPerSec/a[i].opsPerSec)
+			}
+		}
+		fmt.Println(line)
+	}
+	for _, k := range kinds {
+		for i, r := range results[k] {
+			if r.err != nil {
+				fmt.Printf("bench: %s %s: %v\n", k, benchOps[i].name, r.err)
+			}
+		}
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// benchServer prepares a fresh tree, mounts it and measures every op.
+func benchServer(kind serverKind, base string, opts startOptions, seconds float64) ([]benchResult, error) {
+	dir := filepath.Join(base, "bench-"+string(kind))
+	if err := os.MkdirAll(filepath.Join(dir, "big"), 0755); err != nil {
+		return nil, err
+	}
+	for i := 0; i < benchWalkFiles; i++ {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("w%04d", i)), []byte("x"), 0644); err != nil {
+			return nil, err
+		}
+	}
+	for i := 0; i < bigDirEntries; i++ {
+		if err := os.WriteFile(filepath.Join(dir, "big", fmt.Sprintf("f%05d", i)), nil, 0644); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "data4k"), pattern(4096, 9), 0644); err != nil {
+		return nil, err
+	}
+	s, err := startSession(kind, dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	b := &benchEnv{ctx: context.Background(), s: s, buf: make([]byte, 4096)}
+	in, err := s.RootFD.Walk(b.ctx, "data4k")
+	if err != nil {
+		return nil, fmt.Errorf("walk data4k: %v", err)
+	}
+	b.data4k = s.Client.NewFD(in.ControlFD)
+	in, err = s.RootFD.Walk(b.ctx, "big")
+	if err != nil {
+		return nil, fmt.Errorf("walk big: %v", err)
+	}
+	b.bigDir = s.Client.NewFD(in.ControlFD)
+
+	out := make([]benchResult, len(benchOps))
+	for i, op := range benchOps {
+		out[i] = measure(b, op, seconds)
+	}
+	return out, nil
+}
+
+// measure warms up for a tenth of the time, then runs op for `seconds`.
+func measure(b *benchEnv, op benchOp, seconds float64) benchResult {
+	i := 0
+	warm := time.Now().Add(time.Duration(seconds * float64(time.Second) / 10))
+	for time.Now().Before(warm) {
+		if err := op.run(b, i); err != nil {
+			return benchResult{err: err}
+		}
+		i++
+	}
+	start := time.Now()
+	deadline := start.Add(time.Duration(seconds * float64(time.Second)))
+	n := 0
+	for {
+		if err := op.run(b, i); err != nil {
+			return benchResult{err: err}
+		}
+		i++
+		n++
+		if n%16 == 0 && time.Now().After(deadline) {
+			break
+		}
+	}
+	return benchResult{opsPerSec: float64(n) / time.Since(start).Seconds()}
+}
