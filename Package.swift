@@ -52,6 +52,7 @@ let package = Package(
         ),
         .testTarget(name: "LisafsTests", dependencies: ["Lisafs", "HostProvider", "CLinux"]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium"], resources: []),
+        .testTarget(name: "InteropTests", dependencies: []),
     ],
     swiftLanguageModes: [.v5]
 )

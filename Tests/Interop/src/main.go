@@ -46,6 +46,10 @@ var allScenarios = []Scenario{
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		fakeServe(os.Args[2:])
+		return
+	}
 	server := flag.String("server", "both", "server(s) to test: sealgofer, fsgofer or both")
 	sealgoferBin := flag.String("sealgofer", "", "path to the sealgofer binary (needed unless --server fsgofer)")
 	only := flag.String("run", "", "comma-separated scenario names to run (default: all)")

@@ -19,7 +19,7 @@ import (
 // fresh host directory (prepared by Setup, if any) and checks results itself.
 type Scenario struct {
 	Name     string
-	Readonly bool                 // mount the server read-only
+	Readonly bool                   // mount the server read-only
 	Setup    func(t *T, dir string) // populate the host directory before mounting
 	Run      func(t *T)
 }
@@ -127,8 +127,22 @@ func (o *Observations) Skip(key, reason string) {
 	o.skips[key] = reason
 }
 
+// skipAllKey marks a scenario whose observations cannot be compared at all.
+const skipAllKey = "*"
+
+// SkipAll marks the whole scenario as not comparable, with the reason.
+func (o *Observations) SkipAll(reason string) {
+	o.skips[skipAllKey] = reason
+}
+
 // compareObservations returns mismatches and notes on skipped comparisons.
 func compareObservations(a, b *Observations, an, bn serverKind) (diffs, notes []string) {
+	if r, ok := a.skips[skipAllKey]; ok {
+		return nil, []string{fmt.Sprintf("comparison skipped (%s: %s)", an, r)}
+	}
+	if r, ok := b.skips[skipAllKey]; ok {
+		return nil, []string{fmt.Sprintf("comparison skipped (%s: %s)", bn, r)}
+	}
 	keys := map[string]bool{}
 	for _, k := range a.order {
 		keys[k] = true
