@@ -23,6 +23,11 @@ public protocol ServerCommunicator: AnyObject {
     func send(mid: UInt16, payload: [UInt8], fds: [Int32]) throws
 
     /// Wakes a blocked `receive()` so the serving thread can exit, and releases
-    /// host resources. Idempotent.
+    /// host resources. Idempotent; callable from any thread.
+    ///
+    /// The socket FD / shared window themselves are closed and unmapped when
+    /// the communicator is freed (after the serving thread has let go of it),
+    /// so a thread still inside `receive`/`send` never touches a reused FD or
+    /// an unmapped page. After `shutdown()`, `receive()` returns nil.
     func shutdown()
 }
