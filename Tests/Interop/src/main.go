@@ -42,6 +42,8 @@ var allScenarios = []Scenario{
 	scenarioErrEINVAL,
 	scenarioErrEBADF,
 	scenarioReadonly,
+	scenarioSymlinkEscape,
+	scenarioFDLeak,
 	scenarioConcurrency,
 }
 

@@ -253,6 +253,31 @@ var scenarioMknod = Scenario{
 		if w.Stat.Mode != linux.S_IFIFO|0644 {
 			t.Errorf("Walk(hostfifo) mode %#o", w.Stat.Mode)
 		}
+		// Opening it must not block the server (no writer exists yet); a host
+		// FD must be donated, since the sentry waits on it for pipe I/O.
+		ofd, h := t.Open(t.FD(w.ControlFD), unix.O_RDWR)
+		t.Obs.Addf("OpenAt(hostfifo, O_RDWR) donates", "%v", h >= 0)
+		if h < 0 {
+			t.Errorf("OpenAt on a FIFO donated no host FD")
+		} else {
+			if _, err := unix.Write(h, []byte("through the pipe")); err != nil {
+				t.Errorf("write to donated FIFO FD: %v", err)
+			}
+			buf := make([]byte, 32)
+			n, err := unix.Read(h, buf)
+			if err != nil || string(buf[:n]) != "through the pipe" {
+				t.Errorf("read from donated FIFO FD: %q %v", buf[:max(n, 0)], err)
+			}
+			unix.Close(h)
+		}
+		t.Close(ofd)
 		t.Close(t.FD(w.ControlFD))
 	},
+}
+
+func max(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
 }
