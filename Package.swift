@@ -42,6 +42,13 @@ let package = Package(
             name: "HostProvider",
             dependencies: ["Lisafs", "CLinux", .product(name: "Logging", package: "swift-log")]
         ),
+        // seccomp, core-dump suppression, capability dropping for the gofer process.
+        .target(
+            name: "Hardening",
+            dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Child process for HardeningTests: applies one hardening step, then probes it.
+        .executableTarget(name: "hardening-probe", dependencies: ["Hardening"]),
         .executableTarget(
             name: "sealgofer",
             dependencies: [
@@ -50,7 +57,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "LisafsTests", dependencies: ["Lisafs", "HostProvider", "CLinux"]),
+        .testTarget(name: "LisafsTests", dependencies: ["Lisafs", "HostProvider", "CLinux"], exclude: ["Fixtures"]),
+        .testTarget(name: "HardeningTests", dependencies: ["Hardening", "hardening-probe"]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium"], resources: []),
         .testTarget(name: "InteropTests", dependencies: []),
     ],
