@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -31,9 +32,24 @@ type benchEnv struct {
 	data4k lisafs.ClientFD // control FD of a 4 KiB file
 	bigDir lisafs.ClientFD // control FD of a 5000-entry directory
 	buf    []byte
+	// created counts files made by create+close.
+	created int
 }
 
 var benchOps = []benchOp{
+	// Diagnostic rows: one bare round trip, and Walk without the FStat.
+	{"fstat (1 RPC)", func(b *benchEnv, i int) error {
+		var st linux.Statx
+		return b.data4k.StatTo(b.ctx, &st)
+	}},
+	{"walk", func(b *benchEnv, i int) error {
+		in, err := b.s.RootFD.Walk(b.ctx, fmt.Sprintf("w%04d", i%benchWalkFiles))
+		if err != nil {
+			return err
+		}
+		b.s.Client.CloseFD(b.ctx, in.ControlFD, false)
+		return nil
+	}},
 	{"walk+stat", func(b *benchEnv, i int) error {
 		in, err := b.s.RootFD.Walk(b.ctx, fmt.Sprintf("w%04d", i%benchWalkFiles))
 		if err != nil {
@@ -46,7 +62,8 @@ var benchOps = []benchOp{
 		return err
 	}},
 	{"create+close", func(b *benchEnv, i int) error {
-		in, ofd, h, err := b.s.RootFD.OpenCreateAt(b.ctx, fmt.Sprintf("c%07d", i), unix.O_RDWR, linux.ModeRegular|0644, myUID, myGID)
+		b.created++ // names must stay unique across repeated measurements
+		in, ofd, h, err := b.s.RootFD.OpenCreateAt(b.ctx, fmt.Sprintf("c%07d", b.created), unix.O_RDWR, linux.ModeRegular|0644, myUID, myGID)
 		if err != nil {
 			return err
 		}
@@ -104,18 +121,49 @@ type benchResult struct {
 	err       error
 }
 
+// benchRepeats is how many interleaved measurements are taken per op and
+// server; the median is reported, which tames noise from other processes.
+const benchRepeats = 5
+
 func runBenchmarks(kinds []serverKind, base string, opts startOptions, seconds float64) int {
-	fmt.Printf("bench: gVisor lisafs client, %.1fs per op and server, GOMAXPROCS=%d, scratch %s\n", seconds, runtimeProcs(), base)
-	results := map[serverKind][]benchResult{}
+	fmt.Printf("bench: gVisor lisafs client, single-threaded, median of %d interleaved runs of %.1fs per op and server, GOMAXPROCS=%d, scratch %s\n",
+		benchRepeats, seconds, runtime.GOMAXPROCS(0), base)
+	envs := map[serverKind]*benchEnv{}
 	failed := false
 	for _, k := range kinds {
-		res, err := benchServer(k, base, opts, seconds)
+		env, err := benchSetup(k, base, opts)
 		if err != nil {
 			fmt.Printf("bench: %s: %v\n", k, err)
 			failed = true
 			continue
 		}
-		results[k] = res
+		defer env.s.Close()
+		envs[k] = env
+	}
+	results := map[serverKind][]benchResult{}
+	for _, op := range benchOps {
+		samples := map[serverKind][]float64{}
+		errs := map[serverKind]error{}
+		for r := 0; r < benchRepeats; r++ {
+			for _, k := range kinds {
+				env, ok := envs[k]
+				if !ok || errs[k] != nil {
+					continue
+				}
+				res := measure(env, op, seconds)
+				if res.err != nil {
+					errs[k] = res.err
+					continue
+				}
+				samples[k] = append(samples[k], res.opsPerSec)
+			}
+		}
+		for _, k := range kinds {
+			if _, ok := envs[k]; !ok {
+				continue
+			}
+			results[k] = append(results[k], benchResult{opsPerSec: median(samples[k]), err: errs[k]})
+		}
 	}
 	header := fmt.Sprintf("%-20s", "op")
 	for _, k := range kinds {
@@ -162,10 +210,17 @@ func runBenchmarks(kinds []serverKind, base string, opts startOptions, seconds f
 	return 0
 }
 
-func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
 
-// benchServer prepares a fresh tree, mounts it and measures every op.
-func benchServer(kind serverKind, base string, opts startOptions, seconds float64) ([]benchResult, error) {
+// benchSetup prepares a fresh tree and mounts it.
+func benchSetup(kind serverKind, base string, opts startOptions) (*benchEnv, error) {
 	dir := filepath.Join(base, "bench-"+string(kind))
 	if err := os.MkdirAll(filepath.Join(dir, "big"), 0755); err != nil {
 		return nil, err
@@ -187,24 +242,20 @@ func benchServer(kind serverKind, base string, opts startOptions, seconds float6
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
 	b := &benchEnv{ctx: context.Background(), s: s, buf: make([]byte, 4096)}
 	in, err := s.RootFD.Walk(b.ctx, "data4k")
 	if err != nil {
+		s.Close()
 		return nil, fmt.Errorf("walk data4k: %v", err)
 	}
 	b.data4k = s.Client.NewFD(in.ControlFD)
 	in, err = s.RootFD.Walk(b.ctx, "big")
 	if err != nil {
+		s.Close()
 		return nil, fmt.Errorf("walk big: %v", err)
 	}
 	b.bigDir = s.Client.NewFD(in.ControlFD)
-
-	out := make([]benchResult, len(benchOps))
-	for i, op := range benchOps {
-		out[i] = measure(b, op, seconds)
-	}
-	return out, nil
+	return b, nil
 }
 
 // measure warms up for a tenth of the time, then runs op for `seconds`.
