@@ -43,6 +43,9 @@ var allScenarios = []Scenario{
 	scenarioErrEBADF,
 	scenarioReadonly,
 	scenarioSymlinkEscape,
+	scenarioDeletedDir,
+	scenarioDeepWalk,
+	scenarioManyFDs,
 	scenarioFDLeak,
 	scenarioConcurrency,
 }
