@@ -39,6 +39,8 @@ type Session struct {
 	exitErr   error
 }
 
+const mountTimeout = 30 * time.Second
+
 // startOptions configure how a server is started.
 type startOptions struct {
 	readonly     bool
@@ -74,14 +76,32 @@ func startSession(kind serverKind, dir string, opts startOptions) (*Session, err
 		s.Close()
 		return nil, fmt.Errorf("unet.NewSocket: %v", err)
 	}
-	client, root, err := lisafs.NewClient(sock)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("mount (lisafs.NewClient): %v%s", err, s.childLogSuffix())
+	// A server that never answers Mount must not hang the whole suite.
+	type mounted struct {
+		client *lisafs.Client
+		root   lisafs.Inode
+		err    error
 	}
-	s.Client = client
-	s.Root = root
-	s.RootFD = client.NewFD(root.ControlFD)
+	ch := make(chan mounted, 1)
+	go func() {
+		c, r, err := lisafs.NewClient(sock)
+		ch <- mounted{c, r, err}
+	}()
+	var m mounted
+	select {
+	case m = <-ch:
+	case <-time.After(mountTimeout):
+		s.Kill()
+		sock.Close()
+		return nil, fmt.Errorf("mount (lisafs.NewClient) did not complete within %v (server killed)%s", mountTimeout, s.childLogSuffix())
+	}
+	if m.err != nil {
+		s.Close()
+		return nil, fmt.Errorf("mount (lisafs.NewClient): %v%s", m.err, s.childLogSuffix())
+	}
+	s.Client = m.client
+	s.Root = m.root
+	s.RootFD = m.client.NewFD(m.root.ControlFD)
 	return s, nil
 }
 
