@@ -121,11 +121,9 @@ type benchResult struct {
 	err       error
 }
 
-// benchRepeats is how many interleaved measurements are taken per op and
-// server; the median is reported, which tames noise from other processes.
-const benchRepeats = 5
-
-func runBenchmarks(kinds []serverKind, base string, opts startOptions, seconds float64) int {
+// runBenchmarks takes `repeats` interleaved measurements per op and server and
+// reports the median, which tames noise from other processes on the machine.
+func runBenchmarks(kinds []serverKind, base string, opts startOptions, seconds float64, benchRepeats int) int {
 	fmt.Printf("bench: gVisor lisafs client, single-threaded, median of %d interleaved runs of %.1fs per op and server, GOMAXPROCS=%d, scratch %s\n",
 		benchRepeats, seconds, runtime.GOMAXPROCS(0), base)
 	envs := map[serverKind]*benchEnv{}

@@ -59,7 +59,8 @@ func main() {
 	sealgoferBin := flag.String("sealgofer", "", "path to the sealgofer binary (needed unless --server fsgofer)")
 	only := flag.String("run", "", "comma-separated scenario names to run (default: all)")
 	bench := flag.Bool("bench", false, "run the metadata benchmark instead of the scenarios")
-	benchSeconds := flag.Float64("bench-seconds", 2, "measuring time per benchmark op and server")
+	benchSeconds := flag.Float64("bench-seconds", 1, "measuring time per benchmark op, server and repeat")
+	benchRepeats := flag.Int("bench-repeats", 7, "interleaved repeats per benchmark op and server (the median is reported)")
 	tmp := flag.String("tmpdir", "/tmp", "where to create scratch directories (must support user xattrs; keep it short for unix sockets)")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
 	verbose := flag.Bool("v", false, "print observations and notes for passing scenarios too")
@@ -104,7 +105,7 @@ func main() {
 	}
 
 	if *bench {
-		code := runBenchmarks(kinds, base, opts, *benchSeconds)
+		code := runBenchmarks(kinds, base, opts, *benchSeconds, *benchRepeats)
 		if !*keep {
 			os.RemoveAll(base)
 		}
