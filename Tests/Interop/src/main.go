@@ -61,7 +61,7 @@ func main() {
 	bench := flag.Bool("bench", false, "run the metadata benchmark instead of the scenarios")
 	benchSeconds := flag.Float64("bench-seconds", 1, "measuring time per benchmark op, server and repeat")
 	benchRepeats := flag.Int("bench-repeats", 7, "interleaved repeats per benchmark op and server (the median is reported)")
-	tmp := flag.String("tmpdir", "/tmp", "where to create scratch directories (must support user xattrs; keep it short for unix sockets)")
+	tmp := flag.String("tmpdir", "/tmp", "where to create scratch directories (must support user xattrs; keep it short for unix sockets); --bench defaults to /dev/shm")
 	keep := flag.Bool("keep", false, "keep the scratch directory")
 	verbose := flag.Bool("v", false, "print observations and notes for passing scenarios too")
 	flag.Parse()
@@ -96,6 +96,15 @@ func main() {
 		}
 	}
 
+	// Benchmarks default to tmpfs: on a shared disk, ext4 create/journal
+	// latency from other processes swamps the gofer's own cost.
+	tmpSet := false
+	flag.Visit(func(f *flag.Flag) { tmpSet = tmpSet || f.Name == "tmpdir" })
+	if *bench && !tmpSet {
+		if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+			*tmp = "/dev/shm"
+		}
+	}
 	base, err := os.MkdirTemp(*tmp, "sgi")
 	if err != nil {
 		fatalf("scratch dir: %v", err)
