@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -118,6 +119,7 @@ var benchOps = []benchOp{
 // benchResult is the measured rate of one op on one server.
 type benchResult struct {
 	opsPerSec float64
+	cpuPerOp  time.Duration // client + server CPU time per op
 	err       error
 }
 
@@ -141,6 +143,7 @@ func runBenchmarks(kinds []serverKind, base string, opts startOptions, seconds f
 	results := map[serverKind][]benchResult{}
 	for _, op := range benchOps {
 		samples := map[serverKind][]float64{}
+		cpuSamples := map[serverKind][]float64{}
 		errs := map[serverKind]error{}
 		for r := 0; r < benchRepeats; r++ {
 			for _, k := range kinds {
@@ -154,13 +157,14 @@ func runBenchmarks(kinds []serverKind, base string, opts startOptions, seconds f
 					continue
 				}
 				samples[k] = append(samples[k], res.opsPerSec)
+				cpuSamples[k] = append(cpuSamples[k], float64(res.cpuPerOp))
 			}
 		}
 		for _, k := range kinds {
 			if _, ok := envs[k]; !ok {
 				continue
 			}
-			results[k] = append(results[k], benchResult{opsPerSec: median(samples[k]), err: errs[k]})
+			results[k] = append(results[k], benchResult{opsPerSec: median(samples[k]), cpuPerOp: time.Duration(median(cpuSamples[k])), err: errs[k]})
 		}
 	}
 	header := fmt.Sprintf("%-20s", "op")
@@ -168,32 +172,52 @@ func runBenchmarks(kinds []serverKind, base string, opts startOptions, seconds f
 		header += fmt.Sprintf(" %16s", string(k)+" ops/s")
 	}
 	if len(kinds) == 2 {
-		header += "  sealgofer/fsgofer time per op"
+		header += "  time/op ratio"
+	}
+	for _, k := range kinds {
+		header += fmt.Sprintf(" %18s", string(k)+" CPU µs/op")
+	}
+	if len(kinds) == 2 {
+		header += "  CPU/op ratio"
 	}
 	fmt.Println(header)
-	fmt.Println(strings.Repeat("-", len(header)))
+	fmt.Println(strings.Repeat("-", len([]rune(header))))
 	for i, op := range benchOps {
 		line := fmt.Sprintf("%-20s", op.name)
-		for _, k := range kinds {
-			rs, ok := results[k]
-			switch {
-			case !ok:
-				line += fmt.Sprintf(" %16s", "n/a")
-			case rs[i].err != nil:
-				line += fmt.Sprintf(" %16s", "ERROR")
-				failed = true
-			default:
-				line += fmt.Sprintf(" %16.0f", rs[i].opsPerSec)
+		cells := func(format string, value func(benchResult) float64, width int) {
+			for _, k := range kinds {
+				rs, ok := results[k]
+				switch {
+				case !ok:
+					line += fmt.Sprintf(" %*s", width, "n/a")
+				case rs[i].err != nil:
+					line += fmt.Sprintf(" %*s", width, "ERROR")
+					failed = true
+				default:
+					line += fmt.Sprintf(" %*s", width, fmt.Sprintf(format, value(rs[i])))
+				}
 			}
 		}
-		if len(kinds) == 2 {
+		ratio := func(value func(benchResult) float64) {
+			if len(kinds) != 2 {
+				return
+			}
 			a, aok := results[kindSealgofer]
 			f, fok := results[kindFsgofer]
-			if aok && fok && a[i].err == nil && f[i].err == nil {
-				line += fmt.Sprintf("  %.2fx", f[i].opsPerSec/a[i].opsPerSec)
+			if aok && fok && a[i].err == nil && f[i].err == nil && value(f[i]) > 0 {
+				line += fmt.Sprintf("  %13s", fmt.Sprintf("%.2fx", value(a[i])/value(f[i])))
+			} else {
+				line += fmt.Sprintf("  %13s", "-")
 			}
 		}
+		cells("%.0f", func(r benchResult) float64 { return r.opsPerSec }, 16)
+		ratio(func(r benchResult) float64 { return 1 / r.opsPerSec })
+		cells("%.1f", func(r benchResult) float64 { return float64(r.cpuPerOp) / 1e3 }, 18)
+		ratio(func(r benchResult) float64 { return float64(r.cpuPerOp) })
 		fmt.Println(line)
+	}
+	if len(kinds) == 2 {
+		fmt.Println("ratios are sealgofer/fsgofer (time per op: wall clock; CPU per op: client + server CPU time)")
 	}
 	for _, k := range kinds {
 		for i, r := range results[k] {
@@ -267,6 +291,7 @@ func measure(b *benchEnv, op benchOp, seconds float64) benchResult {
 		i++
 	}
 	start := time.Now()
+	cpuStart := b.cpuTime()
 	deadline := start.Add(time.Duration(seconds * float64(time.Second)))
 	n := 0
 	for {
@@ -279,5 +304,39 @@ func measure(b *benchEnv, op benchOp, seconds float64) benchResult {
 			break
 		}
 	}
-	return benchResult{opsPerSec: float64(n) / time.Since(start).Seconds()}
+	elapsed := time.Since(start)
+	cpu := b.cpuTime() - cpuStart
+	return benchResult{opsPerSec: float64(n) / elapsed.Seconds(), cpuPerOp: cpu / time.Duration(n)}
+}
+
+// cpuTime is the CPU time used so far by this process (the client, and the
+// in-process fsgofer) plus the sealgofer child, if any. CPU per op is far less
+// disturbed by other processes competing for the cores than wall time.
+func (b *benchEnv) cpuTime() time.Duration {
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	total := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if b.s.child != nil {
+		total += childCPU(b.s.child.Process.Pid)
+	}
+	return total
+}
+
+// childCPU reads utime+stime (all threads, clock ticks) from /proc/PID/stat.
+func childCPU(pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name; utime and stime are the
+	// 14th and 15th fields overall, i.e. the 12th and 13th after ")".
+	s := string(raw)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicks
 }
