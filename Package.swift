@@ -59,6 +59,7 @@ let package = Package(
         ),
         .testTarget(name: "LisafsTests", dependencies: ["Lisafs", "HostProvider", "CLinux"], exclude: ["Fixtures"]),
         .testTarget(name: "HardeningTests", dependencies: ["Hardening", "hardening-probe"]),
+        .testTarget(name: "HostileClientTests", dependencies: ["Lisafs"]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium"], resources: []),
         .testTarget(name: "InteropTests", dependencies: []),
     ],
