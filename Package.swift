@@ -62,6 +62,7 @@ let package = Package(
         .testTarget(name: "HostileClientTests", dependencies: ["Lisafs"]),
         // Depends on the executable so CLI tests (verify exit codes, the SIGKILL crash test) can run it.
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
+        .testTarget(name: "InteropTests", dependencies: []),
     ],
     swiftLanguageModes: [.v5]
 )
