@@ -224,10 +224,16 @@ var scenarioMknod = Scenario{
 		t.Close(t.FD(in.ControlFD))
 
 		// fsgofer refuses anything but regular files with EPERM (the sentry
-		// keeps FIFOs it creates itself); another server may create a real
-		// FIFO instead, which then must be one on the host.
+		// then keeps the FIFO in memory); sealgofer's HostProvider supports
+		// mknod of FIFOs by design, so each server is held to its own
+		// contract and this one observation is not compared.
 		in, err = t.S.RootFD.MknodAt(t.Ctx, "fifo", linux.ModeNamedPipe|0644, myUID, myGID, 0, 0)
-		t.Obs.Add("MknodAt(FIFO)", errnoName(err))
+		t.Obs.Skip("MknodAt(FIFO)", "fsgofer does not support FIFO mknod; sealgofer does")
+		if t.S.Kind == kindSealgofer && err != nil {
+			t.Errorf("MknodAt(FIFO) on sealgofer: %s, want success", errnoName(err))
+		} else if t.S.Kind == kindFsgofer && err != unix.EPERM {
+			t.Errorf("MknodAt(FIFO) on fsgofer: %s, want EPERM", errnoName(err))
+		}
 		if err == nil {
 			if st := t.HostLstat("fifo"); st.Mode != unix.S_IFIFO|0644 {
 				t.Errorf("MknodAt(FIFO) succeeded but host mode is %#o", st.Mode)
