@@ -76,6 +76,7 @@ let package = Package(
         .testTarget(name: "SealedProviderTests", dependencies: ["SealedProvider", "SealedStore", "Lisafs", "CLinux", "sealgofer",
                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
+        .testTarget(name: "InteropTests", dependencies: []),
     ],
     swiftLanguageModes: [.v5]
 )
