@@ -42,6 +42,18 @@ let package = Package(
             name: "HostProvider",
             dependencies: ["Lisafs", "CLinux", .product(name: "Logging", package: "swift-log")]
         ),
+        // Serves data/ of a sealed store: plaintext scratch files donated to the client, sealed on commit.
+        .target(
+            name: "SealedProvider",
+            dependencies: ["Lisafs", "SealedStore", "CLinux", "CSodium", .product(name: "Logging", package: "swift-log")]
+        ),
+        // `swift run -c release sealed-bench`: the SealedProvider figures of BENCHMARKS.md.
+        .executableTarget(
+            name: "sealed-bench",
+            dependencies: ["SealedProvider", "HostProvider", "SealedStore", "Lisafs", "CLinux", "CSodium",
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Sources/SealedBench"
+        ),
         // seccomp, core-dump suppression, capability dropping for the gofer process.
         .target(
             name: "Hardening",
@@ -52,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "sealgofer",
             dependencies: [
-                "Lisafs", "HostProvider", "SealedStore", "CLinux",
+                "Lisafs", "HostProvider", "SealedStore", "SealedProvider", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -61,7 +73,10 @@ let package = Package(
         .testTarget(name: "HardeningTests", dependencies: ["Hardening", "hardening-probe"]),
         .testTarget(name: "HostileClientTests", dependencies: ["Lisafs"]),
         // Depends on the executable so CLI tests (verify exit codes, the SIGKILL crash test) can run it.
+        .testTarget(name: "SealedProviderTests", dependencies: ["SealedProvider", "SealedStore", "Lisafs", "CLinux", "sealgofer",
+                                                            .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
+        .testTarget(name: "InteropTests", dependencies: []),
     ],
     swiftLanguageModes: [.v5]
 )
