@@ -1,0 +1,80 @@
+import CLinux
+import Glibc
+import Lisafs
+
+/// Unix domain sockets. Addresses are built from /proc/self/fd/N paths so the
+/// kernel resolves the already-walked directory or socket file, never a
+/// client path (and the length limit of sun_path applies to that short form).
+extension HostProvider {
+    /// SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET (others: ENXIO, as fsgofer).
+    private func checkSocketType(_ type: UInt32) throws {
+        guard type == 1 || type == 2 || type == 5 else { throw Errno.ENXIO }
+    }
+
+    public func connect(_ node: Node, socketType: UInt32) throws -> Int32 {
+        guard options.allowSockets else { throw Errno.EPERM }
+        try checkSocketType(socketType)
+        let socket = try Host.check { clinux_unix_socket(Int32(socketType)) }
+        do {
+            try withCBytes(procPath(node.fd)) { path in
+                try Host.check { clinux_unix_connect(socket, path) }
+            }
+            return socket
+        } catch {
+            Host.close(socket)
+            throw error
+        }
+    }
+
+    public func bind(in dir: Node, _ name: FileName, socketType: UInt32,
+                     attributes: CreateAttributes) throws -> BoundSocketCreated<Node, BoundSocket> {
+        guard options.allowSockets else { throw Errno.EPERM }
+        try checkSocketType(socketType)
+        let socket = try Host.check { clinux_unix_socket(Int32(socketType)) }
+        var bound = false
+        do {
+            // The socket inode's mode becomes the bound file's mode.
+            try Host.check { fchmod(socket, mode_t(attributes.permissions)) }
+            try withCBytes(procPath(dir.fd) + [0x2F] + name.bytes) { path in
+                try Host.check { clinux_unix_bind(socket, path) }
+            }
+            bound = true
+            let created = try finishSocketFile(in: dir, name, attributes: attributes)
+            let donated: Int32
+            do {
+                donated = try Host.dup(socket)
+            } catch {
+                created.node.closeAll()
+                throw error
+            }
+            return BoundSocketCreated(node: created.node, stat: created.stat,
+                                      boundSocket: BoundSocket(fd: socket), donatedFD: donated)
+        } catch {
+            Host.close(socket)
+            if bound { undoCreate(in: dir, name) }
+            throw error
+        }
+    }
+
+    private func finishSocketFile(in dir: Node, _ name: FileName, attributes: CreateAttributes) throws -> Created<Node> {
+        let created = try makeNode(pathFD: try Host.openAt(dir.fd, name, flags: Host.openPath))
+        do {
+            try chown(created.node.fd, uid: attributes.uid, gid: attributes.gid)
+            return Created(node: created.node, stat: try Host.stat(created.node.fd))
+        } catch {
+            created.node.closeAll()
+            throw error
+        }
+    }
+
+    public func listen(_ socket: BoundSocket, backlog: Int32) throws {
+        try Host.check { Glibc.listen(socket.fd, backlog) }
+    }
+
+    public func accept(_ socket: BoundSocket) throws -> (fd: Int32, peerAddress: [UInt8]) {
+        let fd = try Host.check { clinux_accept4_cloexec_nonblock(socket.fd) }
+        return (fd, [])
+    }
+
+    public func close(boundSocket: BoundSocket) { Host.close(boundSocket.fd) }
+}

@@ -1,0 +1,103 @@
+import CLinux
+import Glibc
+import Lisafs
+
+/// Small wrappers that turn Linux calls into throwing Swift calls. Every call
+/// here is relative to an FD; none resolves a path from the process root
+/// except the fixed "/proc/self/fd" directory opened once at start.
+enum Host {
+    static let openPath = clinux_O_PATH
+    static let noFollow = clinux_O_NOFOLLOW
+    static let directory = clinux_O_DIRECTORY
+    static let closeOnExec = clinux_O_CLOEXEC
+    static let nonBlocking = clinux_O_NONBLOCK
+    static let atEmptyPath = clinux_AT_EMPTY_PATH
+    static let atSymlinkNoFollow = clinux_AT_SYMLINK_NOFOLLOW
+    static let atSymlinkFollow = clinux_AT_SYMLINK_FOLLOW
+
+    /// Runs a call returning -1/errno, retrying on EINTR.
+    @discardableResult
+    static func check<T: BinaryInteger>(_ call: () -> T) throws -> T {
+        while true {
+            let result = call()
+            if result >= 0 { return result }
+            let err = errno
+            if err == EINTR { continue }
+            throw Errno(err)
+        }
+    }
+
+    static func close(_ fd: Int32) {
+        if fd >= 0 { _ = Glibc.close(fd) }
+    }
+
+    /// openat(dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW, mode).
+    static func openAt(_ dirFD: Int32, _ name: FileName, flags: Int32, mode: UInt32 = 0) throws -> Int32 {
+        try name.withCString { cName in
+            try check { clinux_openat(dirFD, cName, flags | closeOnExec | noFollow, mode) }
+        }
+    }
+
+    static func dup(_ fd: Int32) throws -> Int32 {
+        try check { clinux_fcntl_int(fd, F_DUPFD_CLOEXEC, 0) }
+    }
+
+    /// statx of the file `fd` refers to (not following a symlink it refers to).
+    static func stat(_ fd: Int32) throws -> Statx {
+        var raw = clinux_statx()
+        try check { clinux_statx(fd, "", atEmptyPath | atSymlinkNoFollow, clinux_STATX_BASIC_STATS | clinux_STATX_BTIME, &raw) }
+        return Statx(raw)
+    }
+
+    /// The st_dev of `name` in `dirFD` (for Dirent64), without following symlinks.
+    static func device(of name: UnsafePointer<CChar>, in dirFD: Int32) -> (major: UInt32, minor: UInt32)? {
+        var raw = clinux_statx()
+        guard clinux_statx(dirFD, name, atSymlinkNoFollow, 0, &raw) == 0 else { return nil }
+        return (raw.dev_major, raw.dev_minor)
+    }
+}
+
+extension Statx {
+    init(_ raw: clinux_statx) {
+        self.init(
+            mask: raw.mask, blksize: raw.blksize, attributes: raw.attributes, nlink: raw.nlink,
+            uid: raw.uid, gid: raw.gid, mode: raw.mode, ino: raw.ino, size: raw.size, blocks: raw.blocks,
+            attributesMask: raw.attributes_mask,
+            atime: StatxTimestamp(sec: raw.atime_sec, nsec: raw.atime_nsec),
+            btime: StatxTimestamp(sec: raw.btime_sec, nsec: raw.btime_nsec),
+            ctime: StatxTimestamp(sec: raw.ctime_sec, nsec: raw.ctime_nsec),
+            mtime: StatxTimestamp(sec: raw.mtime_sec, nsec: raw.mtime_nsec),
+            rdevMajor: raw.rdev_major, rdevMinor: raw.rdev_minor,
+            devMajor: raw.dev_major, devMinor: raw.dev_minor)
+    }
+}
+
+/// A NUL-terminated copy of raw bytes for C calls (callers have checked that
+/// `bytes` holds no NUL).
+@discardableResult
+func withCBytes<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+    var terminated = bytes
+    terminated.append(0)
+    return try terminated.withUnsafeBufferPointer { buffer in
+        try UnsafeRawPointer(buffer.baseAddress!).withMemoryRebound(to: CChar.self, capacity: buffer.count) { try body($0) }
+    }
+}
+
+/// Minimal mutex for the provider's lazily opened writable FDs.
+final class HostLock: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    init() {
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+    }
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+}
