@@ -51,7 +51,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LisafsTests", dependencies: ["Lisafs", "HostProvider", "CLinux"], exclude: ["Fixtures"]),
-        .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium"], resources: []),
+        // Depends on the executable so CLI tests (verify exit codes, the SIGKILL crash test) can run it.
+        .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
     ],
     swiftLanguageModes: [.v5]
 )

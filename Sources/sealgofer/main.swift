@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Entry point. Each subcommand lives in its own file under Commands/.
 struct Sealgofer: ParsableCommand {
@@ -9,7 +12,19 @@ struct Sealgofer: ParsableCommand {
             ServeCommand.self,
             InitCommand.self, ImportCommand.self, ExportCommand.self,
             VerifyCommand.self, InfoCommand.self,
+            DebugCommitLoopCommand.self,
         ]
     )
 }
-Sealgofer.main()
+
+// Usage errors exit 2 with one line on stderr (ArgumentParser's default would be 64).
+do {
+    var command = try Sealgofer.parseAsRoot()
+    try command.run()
+} catch {
+    if Sealgofer.exitCode(for: error) == .validationFailure {
+        fputs("sealgofer: \(Sealgofer.message(for: error)) (see --help)\n", stderr)
+        exit(2)
+    }
+    Sealgofer.exit(withError: error)
+}

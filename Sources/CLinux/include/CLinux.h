@@ -6,4 +6,5 @@
 #include "clinux_fs.h"
 #include "clinux_futex.h"
 #include "clinux_socket.h"
+#include "clinux_store.h"
 #endif

@@ -1,6 +1,44 @@
 import ArgumentParser
+import SealedStore
+import Foundation
 
 struct InfoCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "info", abstract: "(not yet implemented)")
-    func run() throws { throw ExitCode(2) }
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Show format, suite, epochs and file counts (no key needed).")
+
+    @Option(help: "Store directory.") var store: String
+    @Flag(help: "Machine-readable output.") var json = false
+
+    func run() throws {
+        do {
+            let info = try StoreInfo.gather(path: store)
+            let epochs = info.keyring.epochs.map { ["id": Int($0.id), "state": $0.isLive ? "live" : "retired", "created": Int($0.created)] as [String: Any] }
+            if json {
+                printJSON([
+                    "formatVersion": info.config.formatVersion, "storeID": info.config.storeID.map { String(format: "%02x", $0) }.joined(),
+                    "suite": info.config.suite.name, "chunkSize": info.config.chunkSize, "names": info.config.names,
+                    "kdf": info.keyring.kdfName, "opsLimit": info.keyring.opsLimit, "memLimit": info.keyring.memLimit,
+                    "epochs": epochs, "files": info.files, "directories": info.directories, "symlinks": info.symlinks,
+                    "otherNodes": info.otherNodes, "ciphertextBytes": info.ciphertextBytes, "sidecars": info.sidecars,
+                    "pendingJournals": info.pendingJournals,
+                ])
+                return
+            }
+            print("format version  \(info.config.formatVersion)")
+            print("store id        \(info.config.storeID.map { String(format: "%02x", $0) }.joined())")
+            print("suite           \(info.config.suite.name)")
+            print("chunk size      \(info.config.chunkSize)")
+            print("names           \(info.config.names)")
+            print("key             \(info.keyring.kdfName)" + (info.keyring.kdf == 2 ? " (argon2id ops \(info.keyring.opsLimit), mem \(info.keyring.memLimit))" : ""))
+            for e in info.keyring.epochs {
+                print("epoch           \(e.id) \(e.isLive ? "live" : "retired"), created \(Date(timeIntervalSince1970: TimeInterval(e.created)))")
+            }
+            print("files           \(info.files) (\(formatBytes(info.ciphertextBytes)) ciphertext), \(info.directories) directories, \(info.symlinks) symlinks")
+            print("sidecars        \(info.sidecars)")
+            print("pending commits \(info.pendingJournals)")
+        } catch {
+            throw ExitStatus.report(error)
+        }
+    }
 }

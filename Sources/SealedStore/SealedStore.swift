@@ -1,0 +1,270 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import CLinux
+
+/// An open sealed store: the keyring unwrapped, the store's lock held, directory FDs ready.
+///
+/// Threading: every method of `SealedStore` and `SealedFile` is thread-safe. Reads of one file run
+/// concurrently; a commit to a file excludes reads and other commits of that file only.
+/// Processes: `open` takes an exclusive `flock` on meta/lock, so one process at a time
+/// (gofer, import, export, verify) uses a store; `info` needs no lock.
+///
+/// What fsyncs (Keys/README.md §7): with `Options.orderingSyncs` (default) every commit syncs the
+/// journal before overwriting chunks in place and syncs the data before the sidecar that makes it
+/// visible, so a power loss cannot tear a committed chunk; `durable: true` additionally syncs
+/// the directories (journal rename, sidecar rename) so the commit itself survives power loss.
+/// Without `orderingSyncs` non-durable commits do no syncs at all and are atomic against process
+/// death only (what `import` uses, followed by one `syncfs`).
+public final class SealedStore: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// Sync in write order even for non-durable commits (power-loss safety of committed chunks).
+        public var orderingSyncs = true
+        /// Chunk encryptions under one AES-256-GCM file key after which the file moves to a fresh ID.
+        public var rekeyThreshold: UInt64 = 1 << 30
+        /// Threads used to encrypt/decrypt large batches of chunks.
+        public var parallelism = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4))
+        public init() {}
+    }
+
+    public let path: String
+    public let config: StoreConfig
+    public let keyring: Keyring
+    public let options: Options
+    let layout: StoreLayout
+    private let lockFD: Int32
+    private let registryLock = Mutex()
+    private var registry: [FileID: Registration] = [:]
+    private var isClosed = false
+
+    private struct Registration {
+        var file: SealedFile
+        var handles: Int
+        var removeWhenClosed: Bool
+    }
+
+    /// FD of `data/` (owned by the store; valid until `close`). The provider opens user files and
+    /// directories relative to it.
+    public var dataDirectory: Int32 { layout.dataFD }
+
+    // MARK: Create and open
+
+    /// Creates a new store at `path` (an absent or empty directory).
+    public static func initialize(at path: String, key: KeyMaterial, suite: CipherSuite? = nil,
+                                  chunkSize: Int = StoreConfig.defaultChunkSize,
+                                  cost: PassphraseCost = .moderate) throws {
+        try Sodium.ensureReady()
+        let suite = suite ?? .preferred
+        guard suite.isAvailable else { throw SealedStoreError.invalidArgument("\(suite.name) is not supported on this CPU") }
+        guard StoreConfig.isValidChunkSize(chunkSize) else {
+            throw SealedStoreError.invalidArgument("chunk size must be a power of two between 4096 and 1048576")
+        }
+        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw SealedStoreError.io("mkdir \(path)", errno) }
+        let root = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard root >= 0 else { throw SealedStoreError.io("open \(path)", errno) }
+        defer { Glibc.close(root) }
+        guard try listDirectory(root).isEmpty else { throw SealedStoreError.invalidArgument("\(path) is not empty") }
+        let config = StoreConfig(storeID: Sodium.randomBytes(16), suite: suite, chunkSize: chunkSize)
+        let configBytes = config.serialize()
+        let keyring = try Keyring.create(key: key, storeID: config.storeID, configDigest: Sodium.hash(configBytes), cost: cost)
+        try ensureDirectory(root, StoreLayout.dataName, mode: 0o755)
+        try ensureDirectory(root, StoreLayout.metaName)
+        let meta = try openDirectory(root, StoreLayout.metaName)
+        defer { Glibc.close(meta) }
+        try ensureDirectory(meta, StoreLayout.filesName)
+        try ensureDirectory(meta, StoreLayout.journalName)
+        try createFileAt(meta, StoreLayout.lockName, [], sync: true)
+        try syncFD(meta, what: "meta")
+        try createFileAt(root, StoreLayout.configName, configBytes, mode: 0o644, sync: true)
+        // The keyring last: its presence marks a complete store.
+        try replaceFileAt(root, StoreLayout.keyringName, keyring.serialize(), syncFile: true, syncDirectory: true)
+    }
+
+    /// Opens a store with its key. Errors: `.notAStore`, `.keyringDamaged`, `.wrongKey`,
+    /// `.configDamaged`, `.storeInUse`.
+    public static func open(at path: String, key: KeyMaterial, options: Options = Options()) throws -> SealedStore {
+        try Sodium.ensureReady()
+        let root = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard root >= 0 else { throw SealedStoreError.notAStore("cannot open \(path): \(String(cString: strerror(errno)))") }
+        var success = false
+        defer { if !success { Glibc.close(root) } }
+        guard let configBytes = try readFileAt(root, StoreLayout.configName, limit: 4096) else {
+            throw SealedStoreError.notAStore("\(path) has no config")
+        }
+        guard let keyringBytes = try readFileAt(root, StoreLayout.keyringName, limit: 1 << 20) else {
+            throw SealedStoreError.notAStore("\(path) has no keyring")
+        }
+        let config = try StoreConfig.parse(configBytes)
+        let keyring = try Keyring.open(keyringBytes, key: key)
+        guard keyring.storeID == config.storeID else { throw SealedStoreError.configDamaged("store ID differs from the keyring's") }
+        guard Sodium.equal(keyring.header.configDigest, Sodium.hash(configBytes)) else {
+            throw SealedStoreError.configDamaged("config does not match the digest recorded in the keyring")
+        }
+        let meta = try openDirectory(root, StoreLayout.metaName)
+        let lockFD = openAt(meta, StoreLayout.lockName, O_RDWR | O_CREAT, 0o600)
+        Glibc.close(meta)
+        guard lockFD >= 0 else { throw SealedStoreError.io("open meta/lock", errno) }
+        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+            Glibc.close(lockFD)
+            throw errno == EWOULDBLOCK ? SealedStoreError.storeInUse : SealedStoreError.io("flock", errno)
+        }
+        let layout: StoreLayout
+        do { layout = try StoreLayout(rootFD: root) } catch { Glibc.close(lockFD); throw error }
+        success = true
+        return SealedStore(path: path, config: config, keyring: keyring, options: options, layout: layout, lockFD: lockFD)
+    }
+
+    private init(path: String, config: StoreConfig, keyring: Keyring, options: Options, layout: StoreLayout, lockFD: Int32) {
+        self.path = path; self.config = config; self.keyring = keyring; self.options = options
+        self.layout = layout; self.lockFD = lockFD
+    }
+
+    /// Closes every directory FD and releases the lock. Open `SealedFile`s become unusable.
+    public func close() {
+        let files: [SealedFile]? = registryLock.locked {
+            guard !isClosed else { return nil }
+            isClosed = true
+            defer { registry = [:] }
+            return registry.values.map(\.file)
+        }
+        guard let files else { return }
+        for f in files { f.invalidate() }
+        layout.closeAll()
+        Glibc.close(lockFD)
+    }
+
+    deinit { close() }
+
+    /// Syncs the whole filesystem holding the store (used after a bulk import without ordering syncs).
+    public func syncAll() throws {
+        guard clinux_syncfs(layout.rootFD) == 0 else { throw SealedStoreError.io("syncfs", errno) }
+    }
+
+    // MARK: Files
+
+    /// Creates a new empty ciphertext file `name` in `directory` (an FD under data/), with a fresh file
+    /// ID, its header and its sidecar. The sidecar is written first so that a crash in between leaves
+    /// at worst an empty orphan sidecar, never a data file without one. Opened O_RDWR|O_EXCL|O_NOFOLLOW.
+    public func createFile(in directory: Int32, name: String, mode: UInt32 = 0o644) throws -> SealedFile {
+        try checkOpen()
+        let epoch = keyring.currentEpoch
+        guard let master = keyring.masterKey(epoch: epoch) else { throw SealedStoreError.internal("no master key") }
+        let id = FileID.random()
+        let keys = FileKeys(master: master, epoch: epoch, fileID: id)
+        let header = FileHeader(suite: config.suite, chunkSize: config.chunkSize, epoch: epoch, fileID: id)
+        let sidecar = Sidecar(suite: config.suite, chunkSize: config.chunkSize, epoch: epoch, fileID: id, committedSize: 0,
+                              generation: 0, encryptions: 0, previousFileID: .zero)
+        try layout.writeSidecar(id, sidecar.serialize(keys: keys), sync: options.orderingSyncs, syncDirectory: false)
+        let fd = openAt(directory, name, O_RDWR | O_CREAT | O_EXCL, mode)
+        guard fd >= 0 else {
+            let e = errno; try? layout.removeSidecar(id)
+            throw SealedStoreError.io("create \(name)", e)
+        }
+        do {
+            try writeAll(fd: fd, header.serialize(keys: keys), offset: 0, what: "write header")
+        } catch {
+            Glibc.close(fd); unlinkat(directory, name, 0); try? layout.removeSidecar(id); throw error
+        }
+        let file = SealedFile(store: self, fd: fd, header: header, keys: keys, sidecar: sidecar)
+        return register(file)
+    }
+
+    /// Opens the ciphertext file behind `descriptor` (any FD of it; the store keeps its own dup,
+    /// so the caller may close theirs). Replays or discards an interrupted commit first. Hard links
+    /// and repeated opens of one file return the same `SealedFile`; balance each with `close()`.
+    public func openFile(descriptor: Int32) throws -> SealedFile {
+        try checkOpen()
+        let fd = try writableDuplicate(of: descriptor)
+        do {
+            let state = try FileState.load(store: self, fd: fd)
+            if let existing = reuse(state.header.fileID) { Glibc.close(fd); return existing }
+            return register(SealedFile(store: self, fd: fd, header: state.header, keys: state.keys, sidecar: state.sidecar))
+        } catch {
+            Glibc.close(fd); throw error
+        }
+    }
+
+    /// Removes the sidecar and any journal of a file whose last link is gone. If handles to it are
+    /// still open, removal happens when the last one closes.
+    public func removeFile(_ id: FileID) throws {
+        try checkOpen()
+        let deferred: Bool = registryLock.locked {
+            guard var r = registry[id] else { return false }
+            r.removeWhenClosed = true; registry[id] = r
+            return true
+        }
+        if !deferred { try removeMetadata(id) }
+    }
+
+    /// Adds a key epoch with a fresh master key and rewrites the keyring; new files use it.
+    @discardableResult
+    public func addEpoch() throws -> UInt32 {
+        try checkOpen()
+        let id = keyring.addEpoch()
+        try replaceFileAt(layout.rootFD, StoreLayout.keyringName, keyring.serialize(), syncFile: true, syncDirectory: true)
+        return id
+    }
+
+    // MARK: Internals
+
+    func checkOpen() throws { if registryLock.locked({ isClosed }) { throw SealedStoreError.closed } }
+
+    func removeMetadata(_ id: FileID) throws {
+        try layout.removeJournal(id)
+        try layout.removeSidecar(id)
+    }
+
+    private func reuse(_ id: FileID) -> SealedFile? {
+        registryLock.locked {
+            guard var r = registry[id] else { return nil }
+            r.handles += 1; registry[id] = r
+            return r.file
+        }
+    }
+
+    private func register(_ file: SealedFile) -> SealedFile {
+        registryLock.locked {
+            if var r = registry[file.id] {   // raced with another opener: keep the first
+                r.handles += 1; registry[file.id] = r
+                file.invalidate()
+                return r.file
+            }
+            registry[file.id] = Registration(file: file, handles: 1, removeWhenClosed: false)
+            return file
+        }
+    }
+
+    /// Called by SealedFile.close(); true when this was the last handle.
+    func release(_ file: SealedFile) -> (last: Bool, remove: Bool) {
+        registryLock.locked {
+            guard var r = registry[file.id], r.file === file else { return (true, false) }
+            r.handles -= 1
+            if r.handles > 0 { registry[file.id] = r; return (false, false) }
+            registry[file.id] = nil
+            return (true, r.removeWhenClosed)
+        }
+    }
+
+    /// Called when a commit moved a file to a fresh ID.
+    func rename(_ file: SealedFile, from old: FileID, to new: FileID) {
+        registryLock.locked {
+            if let r = registry.removeValue(forKey: old) { registry[new] = r }
+        }
+    }
+
+    /// A read-write FD of the same open file description's inode. O_RDONLY descriptors are
+    /// reopened through /proc/self/fd (a journal may need replaying).
+    private func writableDuplicate(of descriptor: Int32) throws -> Int32 {
+        let flags = fcntl(descriptor, F_GETFL)
+        guard flags >= 0 else { throw SealedStoreError.io("fcntl", errno) }
+        if flags & O_ACCMODE == O_RDWR {
+            let fd = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
+            guard fd >= 0 else { throw SealedStoreError.io("dup", errno) }
+            return fd
+        }
+        let fd = Glibc.open("/proc/self/fd/\(descriptor)", O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw SealedStoreError.io("reopen descriptor read-write", errno) }
+        return fd
+    }
+}

@@ -1,0 +1,217 @@
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import SealedStore
+
+final class CommitTests: XCTestCase {
+    override func tearDown() { TestHooks.crashAt = nil }
+
+    private func reopen(_ store: SealedStore, options: SealedStore.Options = SealedStore.Options()) throws -> SealedStore {
+        let path = store.path
+        store.close()
+        return try SealedStore.open(at: path, key: Fixture.key, options: options)
+    }
+
+    private func openPath(_ store: SealedStore, _ name: String) throws -> SealedFile {
+        let fd = openat(store.dataDirectory, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        return try store.openFile(descriptor: fd)
+    }
+
+    func testRoundTripSizes() throws {
+        for suite in Fixture.suites {
+            let dir = TempDir()
+            var store = try Fixture.store(dir, suite: suite)
+            let c = 4096
+            let sizes = [0, 1, c - 1, c, c + 1, 7 * c + 123, 64 * c]
+            for (i, size) in sizes.enumerated() {
+                let f = try store.createFile(in: store.dataDirectory, name: "f\(i)")
+                let content = Fixture.bytes(size, seed: UInt64(i))
+                try f.commitAll(content)
+                XCTAssertEqual(try f.readAll(), content, "\(suite) size \(size)")
+                f.close()
+            }
+            store = try reopen(store)
+            for (i, size) in sizes.enumerated() {
+                let f = try openPath(store, "f\(i)")
+                XCTAssertEqual(f.committedSize, UInt64(size))
+                XCTAssertEqual(try f.readAll(), Fixture.bytes(size, seed: UInt64(i)), "\(suite) size \(size) after reopen")
+                var st = stat(); fstat(f.fileDescriptor, &st)
+                XCTAssertEqual(UInt64(st.st_size), ChunkLayout(chunkSize: c, suite: suite).fileLength(size: UInt64(size)))
+                f.close()
+            }
+            XCTAssertTrue(Verifier.run(store: store).isClean)
+            store.close()
+        }
+    }
+
+    func testPartialChangesGrowAndShrink() throws {
+        let dir = TempDir()
+        let store = try Fixture.store(dir)
+        let c = 4096
+        let f = try store.createFile(in: store.dataDirectory, name: "f")
+        var model = Fixture.bytes(3 * c + 100, seed: 1)
+        try f.commitAll(model)
+        // Change chunk 1 only.
+        let new1 = Fixture.bytes(c, seed: 2)
+        try f.commit([ChunkChange(index: 1, plaintext: new1)], newSize: UInt64(model.count), durable: true)
+        model.replaceSubrange(c..<2 * c, with: new1)
+        XCTAssertEqual(try f.readAll(), model)
+        // Grow without giving chunks: the old partial chunk is zero-extended, new chunks are zeros.
+        try f.commit([], newSize: UInt64(6 * c + 5), durable: false)
+        model += [UInt8](repeating: 0, count: 6 * c + 5 - model.count)
+        XCTAssertEqual(try f.readAll(), model)
+        // Shrink mid-chunk without giving the new last chunk: it is cut.
+        try f.commit([], newSize: UInt64(2 * c + 10), durable: false)
+        model = Array(model[0..<(2 * c + 10)])
+        XCTAssertEqual(try f.readAll(), model)
+        // Shrink to a chunk boundary, then to zero.
+        try f.commit([], newSize: UInt64(c), durable: false)
+        XCTAssertEqual(try f.readAll(), Array(model[0..<c]))
+        try f.commit([], newSize: 0, durable: true)
+        XCTAssertEqual(try f.readAll(), [])
+        XCTAssertEqual(try fileSize(fd: f.fileDescriptor), UInt64(FileHeader.length), "trimmed")
+        XCTAssertEqual(f.generation, 6)
+        // Ranged reads.
+        try f.commitAll(Fixture.bytes(5 * c, seed: 3))
+        XCTAssertEqual(try f.read(offset: UInt64(c - 3), count: 10), Array(Fixture.bytes(5 * c, seed: 3)[(c - 3)..<(c + 7)]))
+        XCTAssertEqual(try f.read(offset: UInt64(5 * c - 2), count: 10).count, 2)
+        XCTAssertEqual(try f.read(offset: UInt64(5 * c), count: 10), [])
+        f.close()
+        XCTAssertTrue(Verifier.run(store: store).isClean)
+    }
+
+    func testInvalidChangesAreRejected() throws {
+        let dir = TempDir()
+        let store = try Fixture.store(dir)
+        let f = try store.createFile(in: store.dataDirectory, name: "f")
+        XCTAssertThrowsError(try f.commit([ChunkChange(index: 0, plaintext: [1, 2])], newSize: 3, durable: false))
+        XCTAssertThrowsError(try f.commit([ChunkChange(index: 1, plaintext: [1])], newSize: 3, durable: false))
+        XCTAssertThrowsError(try f.commit([ChunkChange(index: 0, plaintext: [1]), ChunkChange(index: 0, plaintext: [1])], newSize: 1, durable: false))
+        XCTAssertEqual(f.committedSize, 0)
+        XCTAssertEqual(f.generation, 0)
+    }
+
+    func testHardLinksShareOneHandleAndRemovalWaitsForClose() throws {
+        let dir = TempDir()
+        let store = try Fixture.store(dir)
+        let f = try store.createFile(in: store.dataDirectory, name: "a")
+        try f.commitAll([1, 2, 3])
+        XCTAssertEqual(linkat(store.dataDirectory, "a", store.dataDirectory, "b", 0), 0)
+        let g = try openPath(store, "b")
+        XCTAssertTrue(f === g)
+        let id = f.id
+        unlinkat(store.dataDirectory, "a", 0); unlinkat(store.dataDirectory, "b", 0)
+        try store.removeFile(id)
+        XCTAssertNotNil(try store.layout.readSidecar(id), "still open: removal deferred")
+        g.close()
+        XCTAssertEqual(try f.readAll(), [1, 2, 3])
+        f.close()
+        XCTAssertNil(try store.layout.readSidecar(id))
+        XCTAssertThrowsError(try f.readAll())
+        XCTAssertTrue(Verifier.run(store: store).isClean)
+    }
+
+    func testStoreLockIsExclusive() throws {
+        let dir = TempDir()
+        let store = try Fixture.store(dir)
+        XCTAssertThrowsError(try SealedStore.open(at: store.path, key: Fixture.key)) { XCTAssertEqual($0 as? SealedStoreError, .storeInUse) }
+        store.close()
+        XCTAssertNoThrow(try SealedStore.open(at: store.path, key: Fixture.key).close())
+    }
+
+    func testDigestDetectsChanges() throws {
+        let dir = TempDir()
+        let store = try Fixture.store(dir)
+        let f = try store.createFile(in: store.dataDirectory, name: "f")
+        let a = [UInt8](repeating: 1, count: 100), b = [UInt8](repeating: 2, count: 100)
+        let da = a.withUnsafeBytes { f.digest(of: $0) }
+        XCTAssertEqual(da, a.withUnsafeBytes { f.digest(of: $0) })
+        XCTAssertNotEqual(da, b.withUnsafeBytes { f.digest(of: $0) })
+        let g = try store.createFile(in: store.dataDirectory, name: "g")
+        XCTAssertNotEqual(da, a.withUnsafeBytes { g.digest(of: $0) }, "keyed per file")
+    }
+
+    /// Simulated crash at every step of a journaled commit, an append and a move: after reopening,
+    /// the file is exactly the old or exactly the new content, and verify is clean.
+    func testCrashAtEveryStepIsAtomic() throws {
+        for suite in Fixture.suites {
+            for step in [CommitStep.directWritten, .journalWritten, .chunksApplied, .sidecarWritten, .headerWritten] {
+                for scenario in ["overwrite+grow", "append", "shrink", "move"] {
+                    let dir = TempDir()
+                    var options = SealedStore.Options()
+                    if scenario == "move" { options.rekeyThreshold = 6 }
+                    var store = try Fixture.store(dir, suite: suite, options: options)
+                    let f = try store.createFile(in: store.dataDirectory, name: "f")
+                    let old = Fixture.bytes(3 * 4096 + 7, seed: 9)
+                    try f.commitAll(old)
+                    let new: [UInt8]
+                    switch scenario {
+                    case "append": new = old + Fixture.bytes(9000, seed: 10)
+                    case "shrink": new = Array(old[0..<5000])
+                    default: new = Array(old[0..<4096]) + Fixture.bytes(4096, seed: 11) + Array(old[8192...]) + Fixture.bytes(10000, seed: 12)
+                    }
+                    TestHooks.crashAt = step
+                    let oldID = f.id
+                    var crashed = false
+                    do { try f.commitAll(new) } catch { crashed = true }
+                    TestHooks.crashAt = nil
+                    store = try reopen(store, options: options)
+                    let g = try openPath(store, "f")
+                    let got = try g.readAll()
+                    let label = "\(suite) \(scenario) crash after \(step) (crashed: \(crashed))"
+                    XCTAssertTrue(got == old || got == new, label)
+                    if crashed && [.journalWritten, .chunksApplied, .sidecarWritten, .headerWritten].contains(step) && scenario != "append" && scenario != "shrink" {
+                        XCTAssertEqual(got, new, "past the commit point: \(label)")
+                    }
+                    if scenario == "move" && suite == .aes256gcm && got == new { XCTAssertNotEqual(g.id, oldID, label) }
+                    let report = Verifier.run(store: store)
+                    XCTAssertTrue(report.isClean, "\(label): \(report.damage)")
+                    // The file stays usable.
+                    try g.commitAll(Array(got.reversed()))
+                    XCTAssertEqual(try g.readAll(), Array(got.reversed()))
+                    g.close()
+                    XCTAssertTrue(Verifier.run(store: store).isClean, label)
+                    store.close()
+                }
+            }
+        }
+    }
+
+    /// AES-256-GCM files move to a fresh ID and the newest epoch before the nonce budget runs out.
+    func testRekeyMovesToFreshIDAndNewestEpoch() throws {
+        guard CipherSuite.aes256gcm.isAvailable else { throw XCTSkip("no AES-NI") }
+        let dir = TempDir()
+        var options = SealedStore.Options()
+        options.rekeyThreshold = 8
+        var store = try Fixture.store(dir, suite: .aes256gcm, options: options)
+        let f = try store.createFile(in: store.dataDirectory, name: "f")
+        var model = Fixture.bytes(4 * 4096, seed: 1)
+        try f.commitAll(model)
+        let firstID = f.id
+        XCTAssertEqual(f.epoch, 1)
+        try store.addEpoch()
+        var ids: Set<FileID> = [firstID]
+        for round in 0..<20 {
+            let chunk = UInt64(round % 4)
+            let p = Fixture.bytes(4096, seed: UInt64(100 + round))
+            try f.commit([ChunkChange(index: chunk, plaintext: p)], newSize: UInt64(model.count), durable: false)
+            model.replaceSubrange(Int(chunk) * 4096..<(Int(chunk) + 1) * 4096, with: p)
+            XCTAssertLessThanOrEqual(f.encryptions, 8)
+            ids.insert(f.id)
+            XCTAssertEqual(try f.readAll(), model)
+        }
+        XCTAssertGreaterThan(ids.count, 2, "moved at least twice")
+        XCTAssertEqual(f.epoch, 2, "moved files use the newest epoch")
+        XCTAssertNil(try store.layout.readSidecar(firstID), "old sidecar removed")
+        f.close()
+        store = try reopen(store, options: options)
+        let g = try openPath(store, "f")
+        XCTAssertEqual(try g.readAll(), model)
+        let report = Verifier.run(store: store)
+        XCTAssertTrue(report.isClean, "\(report.damage)")
+        XCTAssertEqual(report.sidecars, 1)
+    }
+}
