@@ -64,9 +64,8 @@ struct RunCommand: ParsableCommand {
         let backing = try resolveBacking()
         let launcherPath = try LauncherLocator.locate(explicit: launcher, executable: executable)
 
-        // From here on signals are handled by the relay thread, not by default actions:
-        // blocked in this thread before any other thread exists, so in all of them.
-        SignalRelay.blockHandledSignals()
+        // From here on Ctrl-C and friends stop the container in order (SignalRelay).
+        try SignalRelay.install()
         signal(SIGPIPE, SIG_IGN)
 
         let bundle = try RunBundle.create()
@@ -103,7 +102,8 @@ struct RunCommand: ParsableCommand {
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(runsc + ["run", "--bundle", bundle.directory, containerID],
-                                           stdout: stdoutPump.writeEnd, stderr: stderrPump.writeEnd)
+                                           stdout: stdoutPump.writeEnd, stderr: stderrPump.writeEnd,
+                                           environment: ChildProcess.runscEnvironment)
         } catch {
             stdoutPump.closeWriteEnd(); stderrPump.closeWriteEnd()
             throw ExitStatus.report(error)

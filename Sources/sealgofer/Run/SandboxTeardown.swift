@@ -12,7 +12,7 @@ import Glibc
 /// is the gofer, so the kernel kills it when the gofer dies.
 enum SandboxTeardown {
     static func run(runscCommand: [String], containerID: String, stateRoot: String) {
-        ChildProcess.runQuietly(runscCommand + ["delete", "--force", containerID])
+        ChildProcess.runQuietly(runscCommand + ["delete", "--force", containerID], environment: ChildProcess.runscEnvironment)
         let marker = "--root=" + stateRoot
         var deadline = 50  // × 100 ms
         while true {

@@ -19,13 +19,31 @@ final class SignalRelay {
     private var finished = false
     private var receivedSignal: Int32 = 0
 
-    /// Blocks the handled signals in the calling thread, and so in every thread created after
-    /// this call. Call first thing, before starting any thread.
-    static func blockHandledSignals() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for s in handled { sigaddset(&set, s) }
-        pthread_sigmask(SIG_BLOCK, &set, nil)
+    /// Installs a handler for the handled signals that writes the signal number into a pipe
+    /// read by the relay thread. A handler, not a blocked mask and sigwait: the runtime may
+    /// already have threads that do not block them, and a process-directed signal picks any
+    /// thread. Handlers do not survive exec, so children start with default dispositions.
+    static func install() throws {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else { throw CLIError.usage("pipe: \(String(cString: strerror(errno)))") }
+        for fd in ends {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
+        signalPipeReadEnd = ends[0]
+        signalPipeWriteEnd = ends[1]
+        for s in handled {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { signal in
+                var byte = UInt8(truncatingIfNeeded: signal)
+                let saved = errno
+                _ = write(signalPipeWriteEnd, &byte, 1)
+                errno = saved
+            }
+            action.sa_flags = SA_RESTART
+            sigemptyset(&action.sa_mask)
+            sigaction(s, &action, nil)
+        }
     }
 
     /// The first signal received, or 0.
@@ -41,30 +59,34 @@ final class SignalRelay {
 
     private var isFinished: Bool { lock.lock(); defer { lock.unlock() }; return finished }
 
+    /// The next signal from the pipe, or nil after 200 ms.
+    private func nextSignal() -> Int32? {
+        var poller = pollfd(fd: signalPipeReadEnd, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, 200) == 1 else { return nil }
+        var byte: UInt8 = 0
+        return read(signalPipeReadEnd, &byte, 1) == 1 ? Int32(byte) : nil
+    }
+
     private func relay(runscCommand: [String], containerID: String, runsc: pid_t) {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for s in Self.handled { sigaddset(&set, s) }
+        let environment = ChildProcess.runscEnvironment
         var stage = 0
         var deadline: Double = .infinity
         while !isFinished {
-            var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
-            let signal = sigtimedwait(&set, nil, &timeout)
+            let signal = nextSignal()
             guard !isFinished else { return }
-            let timedOut = signal < 0 && now() >= deadline
-            guard signal > 0 || timedOut else { continue }
-            if signal > 0 {
+            guard signal != nil || now() >= deadline else { continue }
+            if let signal {
                 lock.lock(); if receivedSignal == 0 { receivedSignal = signal }; lock.unlock()
             }
             switch stage {
             case 0:
-                let name = Self.name(of: signal)
-                fputs("sealgofer run: \(name): stopping the container (again to force)\n", stderr)
-                ChildProcess.runQuietly(runscCommand + ["kill", "--all", containerID, name])
+                let name = Self.name(of: signal ?? SIGTERM)
+                fputs("sealgofer run: SIG\(name): stopping the container (again to force)\n", stderr)
+                ChildProcess.runQuietly(runscCommand + ["kill", "--all", containerID, name], environment: environment)
                 deadline = now() + 5
             case 1:
                 fputs("sealgofer run: killing the container\n", stderr)
-                ChildProcess.runQuietly(runscCommand + ["kill", containerID, "KILL"])
+                ChildProcess.runQuietly(runscCommand + ["kill", containerID, "KILL"], environment: environment)
                 deadline = now() + 3
             case 2:
                 fputs("sealgofer run: killing runsc\n", stderr)
@@ -93,3 +115,8 @@ final class SignalRelay {
         }
     }
 }
+
+/// The self-pipe of the signal handler: set once by `install()` before any handler runs
+/// (plain integers: the handler must not touch reference-counted storage).
+private var signalPipeReadEnd: Int32 = -1
+private var signalPipeWriteEnd: Int32 = -1
