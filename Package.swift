@@ -42,16 +42,22 @@ let package = Package(
             name: "HostProvider",
             dependencies: ["Lisafs", "CLinux", .product(name: "Logging", package: "swift-log")]
         ),
+        // Serves data/ of a sealed store: plaintext scratch files donated to the client, sealed on commit.
+        .target(
+            name: "SealedProvider",
+            dependencies: ["Lisafs", "SealedStore", "CLinux", "CSodium", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "sealgofer",
             dependencies: [
-                "Lisafs", "HostProvider", "SealedStore", "CLinux",
+                "Lisafs", "HostProvider", "SealedStore", "SealedProvider", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "LisafsTests", dependencies: ["Lisafs", "HostProvider", "CLinux"], exclude: ["Fixtures"]),
         // Depends on the executable so CLI tests (verify exit codes, the SIGKILL crash test) can run it.
+        .testTarget(name: "SealedProviderTests", dependencies: ["SealedProvider", "SealedStore", "Lisafs", "CLinux", "sealgofer"]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
     ],
     swiftLanguageModes: [.v5]
