@@ -70,7 +70,7 @@ struct RunCommand: ParsableCommand {
 
         let bundle = try RunBundle.create()
         defer { if !keepBundle { bundle.remove() } else { fputs("sealgofer run: bundle kept in \(bundle.directory)\n", stderr) } }
-        let serverLog = try log.map(absolute) ?? bundle.defaultLog
+        let serverLog = log.map(absoluteNew) ?? bundle.defaultLog
         let mountPoint = (mount as NSString).standardizingPath
         let spec = RunSpec(
             command: command,
@@ -146,6 +146,11 @@ struct RunCommand: ParsableCommand {
         }
         defer { free(resolved) }
         return String(cString: resolved)
+    }
+
+    /// An absolute path for a file that need not exist yet (the log).
+    private func absoluteNew(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
     private func isDirectory(_ path: String) -> Bool {

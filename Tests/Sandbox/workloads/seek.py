@@ -32,13 +32,16 @@ with open("seek.bin", "wb+") as f:
         f.seek(offset); f.write(data); model_write(offset, data)
     f.flush(); os.fsync(f.fileno())
     f.seek(0); expect("seek + overwrite at chunk edges, read back", bytes(model), f.read())
-    f.seek(300000); f.write(b"far"); model_write(300000, b"far")   # past the end: a hole
+    far = len(block) + 100000
+    f.seek(far); f.write(b"far"); model_write(far, b"far")   # past the end: a hole
     f.seek(len(model) - 3); expect("write past the end", b"far", f.read())
     f.seek(len(block) + 10); expect("hole reads as zeros", bytes(20), f.read(20))
     f.seek(-3, os.SEEK_END); expect("SEEK_END", b"far", f.read())
     f.seek(10); f.seek(5, os.SEEK_CUR); expect("SEEK_CUR", 15, f.tell())
     f.truncate(150000); del model[150000:]
     f.seek(0, os.SEEK_END); expect("truncate then SEEK_END", 150000, f.tell())
+    f.truncate(len(block) + 5000); model += bytes(len(block) + 5000 - len(model))
+    f.seek(0); expect("truncate up: zeros after the old end", bytes(model), f.read())
 
 fd = os.open("seek.bin", os.O_RDWR)
 os.pwrite(fd, b"PWRITE", 77777); model_write(77777, b"PWRITE")
