@@ -59,6 +59,8 @@ let package = Package(
         // Depends on the executable so CLI tests (verify exit codes, the SIGKILL crash test) can run it.
         .testTarget(name: "SealedProviderTests", dependencies: ["SealedProvider", "SealedStore", "Lisafs", "CLinux", "sealgofer"]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
+        // Real gVisor sandboxes on an encrypted mount (runs Tests/Sandbox/run; needs root, runsc, go).
+        .testTarget(name: "SandboxTests", dependencies: ["sealgofer"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -70,6 +70,10 @@ struct RunCommand: ParsableCommand {
 
         let bundle = try RunBundle.create()
         defer { if !keepBundle { bundle.remove() } else { fputs("sealgofer run: bundle kept in \(bundle.directory)\n", stderr) } }
+        // The server's plaintext scratch files (unnamed, O_TMPFILE) go to a directory in RAM
+        // that this run owns, so it is removed even when the server is killed.
+        let privateScratch = store != nil && scratch == nil ? RunBundle.makeScratchDirectory() : nil
+        defer { if let privateScratch { rmdir(privateScratch) } }
         let serverLog = log.map(absoluteNew) ?? bundle.defaultLog
         let mountPoint = (mount as NSString).standardizingPath
         let spec = RunSpec(
@@ -83,7 +87,7 @@ struct RunCommand: ParsableCommand {
             serverBinary: executable,
             serverLog: serverLog,
             serverLogLevel: logLevel,
-            scratch: try scratch.map(absolute),
+            scratch: try scratch.map(absolute) ?? privateScratch,
             workingDirectory: mountPoint)
         try spec.write(to: bundle)
 

@@ -37,6 +37,14 @@ struct RunBundle {
         return bundle
     }
 
+    /// A private 0700 directory under /dev/shm for the server's scratch files, or nil (then
+    /// the server makes its own).
+    static func makeScratchDirectory() -> String? {
+        var template = Array("/dev/shm/sealgofer-run-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return nil }
+        return String(cString: made)
+    }
+
     func remove() {
         try? FileManager.default.removeItem(atPath: directory)
     }
