@@ -33,6 +33,8 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("runsc-flag"), parsing: .unconditionalSingleValue,
             help: "Extra global runsc flag, e.g. --runsc-flag=--debug (repeatable; later flags win).")
     var runscFlags: [String] = []
+    @Option(name: .customLong("bind"), help: "HOSTDIR:DEST[:ro] — an extra plain bind mount served by the stock gofer (repeatable).")
+    var binds: [String] = []
     @Option(name: [.customShort("e"), .customLong("env")], help: "KEY=VALUE for the command's environment (repeatable).")
     var environment: [String] = []
     @Option(help: "The launcher (default: next to sealgofer, Integrations/runsc/bin, /usr/local/bin, PATH).")
@@ -57,6 +59,12 @@ struct RunCommand: ParsableCommand {
         }
         guard !command.isEmpty else { throw ValidationError("no command: give it after --, e.g. -- sh -c 'ls /data'") }
         for e in environment where !e.contains("=") { throw ValidationError("--env wants KEY=VALUE, got \(e)") }
+        for b in binds {
+            let parts = b.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2 || (parts.count == 3 && parts[2] == "ro"), parts[1].hasPrefix("/") else {
+                throw ValidationError("--bind wants HOSTDIR:DEST or HOSTDIR:DEST:ro, got \(b)")
+            }
+        }
     }
 
     func run() throws {
@@ -88,7 +96,11 @@ struct RunCommand: ParsableCommand {
             serverLog: serverLog,
             serverLogLevel: logLevel,
             scratch: try scratch.map(absolute) ?? privateScratch,
-            workingDirectory: mountPoint)
+            workingDirectory: mountPoint,
+            binds: try binds.map { b -> RunSpec.Bind in
+                let parts = b.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+                return RunSpec.Bind(source: try absolute(parts[0]), destination: parts[1], readonly: parts.count == 3)
+            })
         try spec.write(to: bundle)
 
         let containerID = "sealgofer-run-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

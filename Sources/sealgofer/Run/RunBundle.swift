@@ -63,6 +63,14 @@ struct RunSpec {
     var serverLogLevel: String?
     var scratch: String?
     var workingDirectory: String
+    /// Extra plain bind mounts, served by the stock gofer (for comparisons).
+    var binds: [Bind] = []
+
+    struct Bind {
+        var source: String
+        var destination: String
+        var readonly: Bool
+    }
 
     /// Capabilities of the container's root user: Docker's default set.
     static let capabilities = [
@@ -106,6 +114,10 @@ struct RunSpec {
         }
         mounts.append(["destination": mountPoint, "type": "bind", "source": mountSource,
                        "options": ["rbind", readonly ? "ro" : "rw"]])
+        for bind in binds {
+            mounts.append(["destination": bind.destination, "type": "bind", "source": bind.source,
+                           "options": ["rbind", bind.readonly ? "ro" : "rw"]])
+        }
         return [
             "ociVersion": "1.0.0",
             "process": [
