@@ -47,6 +47,20 @@ let package = Package(
             name: "SealedProvider",
             dependencies: ["Lisafs", "SealedStore", "CLinux", "CSodium", .product(name: "Logging", package: "swift-log")]
         ),
+        // `swift run -c release sealed-bench`: the SealedProvider figures of BENCHMARKS.md.
+        .executableTarget(
+            name: "sealed-bench",
+            dependencies: ["SealedProvider", "HostProvider", "SealedStore", "Lisafs", "CLinux", "CSodium",
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Sources/SealedBench"
+        ),
+        // seccomp, core-dump suppression, capability dropping for the gofer process.
+        .target(
+            name: "Hardening",
+            dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]
+        ),
+        // Child process for HardeningTests: applies one hardening step, then probes it.
+        .executableTarget(name: "hardening-probe", dependencies: ["Hardening"]),
         .executableTarget(
             name: "sealgofer",
             dependencies: [
@@ -56,8 +70,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LisafsTests", dependencies: ["Lisafs", "HostProvider", "CLinux"], exclude: ["Fixtures"]),
+        .testTarget(name: "HardeningTests", dependencies: ["Hardening", "hardening-probe"]),
+        .testTarget(name: "HostileClientTests", dependencies: ["Lisafs"]),
         // Depends on the executable so CLI tests (verify exit codes, the SIGKILL crash test) can run it.
-        .testTarget(name: "SealedProviderTests", dependencies: ["SealedProvider", "SealedStore", "Lisafs", "CLinux", "sealgofer"]),
+        .testTarget(name: "SealedProviderTests", dependencies: ["SealedProvider", "SealedStore", "Lisafs", "CLinux", "sealgofer",
+                                                            .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
         // Real gVisor sandboxes on an encrypted mount (runs Tests/Sandbox/run; needs root, runsc, go).
         .testTarget(name: "SandboxTests", dependencies: ["sealgofer"]),

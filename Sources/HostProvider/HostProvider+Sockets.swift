@@ -30,7 +30,8 @@ extension HostProvider {
                      attributes: CreateAttributes) throws -> BoundSocketCreated<Node, BoundSocket> {
         guard options.allowSockets else { throw Errno.EPERM }
         try checkSocketType(socketType)
-        let socket = try Host.check { clinux_unix_socket(Int32(socketType)) }
+        // Non-blocking: Accept must never block an RPC (SOCK_NONBLOCK == O_NONBLOCK).
+        let socket = try Host.check { clinux_unix_socket(Int32(socketType) | Host.nonBlocking) }
         var bound = false
         do {
             // The socket inode's mode becomes the bound file's mode.

@@ -12,6 +12,8 @@ import SealedStore
 final class DirectFile {
     let chunkSize: Int
     private(set) var logicalSize: UInt64
+    /// The store's committed size, as of the last commit.
+    private var committedSize: UInt64
     private var committedLimit: UInt64
     private var dirty: [UInt64: [UInt8]] = [:]
     private(set) var dirtyBytes = 0
@@ -19,10 +21,11 @@ final class DirectFile {
     init(chunkSize: Int, committedSize: UInt64) {
         self.chunkSize = chunkSize
         logicalSize = committedSize
+        self.committedSize = committedSize
         committedLimit = committedSize
     }
 
-    var isDirty: Bool { !dirty.isEmpty || committedLimit != logicalSize }
+    var isDirty: Bool { !dirty.isEmpty || committedLimit != logicalSize || committedSize != logicalSize }
 
     private var c: UInt64 { UInt64(chunkSize) }
 
@@ -161,10 +164,12 @@ final class DirectFile {
         dirty = [:]
         dirtyBytes = 0
         committedLimit = logicalSize
+        committedSize = logicalSize
     }
 
     /// After the store file was reopened (its committed size may have moved).
     func resetCommitted(size: UInt64) {
+        committedSize = size
         committedLimit = min(committedLimit, size, logicalSize)
     }
 }

@@ -16,6 +16,8 @@ public struct SealedProviderStatistics: Equatable, Sendable {
     public var directLoads = 0
     /// Commits that failed (the data stayed for a later one).
     public var failedCommits = 0
+
+    public init() {}
 }
 
 /// Thread-safe holder of the counters.

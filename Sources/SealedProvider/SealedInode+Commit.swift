@@ -74,32 +74,38 @@ extension SealedInode {
                 return
             }
             let file = try sealedLocked()
-            try sealLocked(try d.changes(file), newSize: d.logicalSize, durable: request.durable)
-            d.markCommitted()
+            // An unlinked file keeps its dirty chunks: they are its only copy.
+            if try sealLocked(try d.changes(file), newSize: d.logicalSize, durable: request.durable) {
+                d.markCommitted()
+            }
         }
         commitFailed = false
     }
 
-    /// Hands the changes to the store (unless the file's last link is gone).
-    private func sealLocked(_ changes: [ChunkChange], newSize: UInt64, durable: Bool) throws {
+    /// Hands the changes to the store, unless the file's last link is gone
+    /// (then returns false: nothing is kept for it any more).
+    @discardableResult
+    private func sealLocked(_ changes: [ChunkChange], newSize: UInt64, durable: Bool) throws -> Bool {
         let links = try Sys.fstat(pathFD).st_nlink
         if isUnlinked || links == 0 {
             isUnlinked = true
-            return
+            return false
         }
         let file = try sealedLocked()
+        logger.debug("sealed: commit inode \(key.inode): \(changes.count) chunks, size \(file.committedSize) -> \(newSize)")
         try file.commit(changes, newSize: newSize, durable: durable)
         context.statistics.update { $0.commits += 1; $0.chunksCommitted += changes.count }
         hasUnsyncedCommits = !durable
         context.sizes.remove(key)
+        return true
     }
 
-    /// FSync with nothing new to seal still owes durability to earlier commits:
-    /// an empty durable commit syncs data, sidecar and directories.
+    /// FSync with nothing new to seal still owes durability to earlier commits
+    /// (their sidecar renames may not have reached the disk). The store's empty
+    /// durable commit only syncs the data file, so sync the store's filesystem.
     private func syncIfNeededLocked(_ request: CommitRequest) throws {
         guard request.durable, hasUnsyncedCommits, !isUnlinked else { return }
-        let file = try sealedLocked()
-        try file.commit([], newSize: file.committedSize, durable: true)
+        do { try context.store.syncAll() } catch { throw Errno.fromStore(error) }
         hasUnsyncedCommits = false
     }
 }

@@ -191,6 +191,7 @@ final class SealedInode: @unchecked Sendable {
 
     /// Registers one open file; returns the FD to donate (scratch mode only).
     func openLocked(flags: OpenFlags) throws -> Int32? {
+        logger.debug("sealed: open inode \(key.inode) (\(ObjectIdentifier(self))) flags \(flags.rawValue) mode \(mode)")
         if case .disposed = mode { throw Errno.EIO }
         if case .unloaded = mode {
             try loadLocked(truncating: flags.truncates)

@@ -26,7 +26,7 @@ public final class ChunkCodec: @unchecked Sendable {
         precondition(slot.count >= plaintext.count + layout.overhead && plaintext.count <= layout.chunkSize, "slot too small")
         let n = layout.nonceLength
         if let nonce { nonce.withUnsafeBytes { slot.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) } }
-        else { Sodium.fillRandom(UnsafeMutableRawBufferPointer(rebasing: slot[0..<n])) }
+        else { NoncePool.shared.fill(UnsafeMutableRawBufferPointer(rebasing: slot[0..<n])) }
         keys.data.withBytes { k in
             withAD(index) { ad in
                 layout.suite.seal(key: k, nonce: slot.baseAddress!, ad: ad, plaintext: plaintext, out: slot.baseAddress! + n)

@@ -18,7 +18,9 @@ public struct ChunkDigest: Hashable, Sendable { public let bytes: [UInt8] }
 /// An open ciphertext file. Obtain from `SealedStore.createFile` or `openFile`; end with `close()`.
 /// Thread-safe: reads share a lock, `commit` takes it exclusively.
 public final class SealedFile: @unchecked Sendable {
-    unowned let store: SealedStore
+    /// Strong: a file keeps its store alive (the store drops its files on close()).
+    let store: SealedStore
+    let inode: InodeKey
     private let lock = ReadWriteLock()
     private var fd: Int32
     private var header: FileHeader
@@ -27,8 +29,8 @@ public final class SealedFile: @unchecked Sendable {
     private var sidecar: Sidecar
     private var valid = true
 
-    init(store: SealedStore, fd: Int32, header: FileHeader, keys: FileKeys, sidecar: Sidecar) {
-        self.store = store; self.fd = fd; self.header = header; self.keys = keys; self.sidecar = sidecar
+    init(store: SealedStore, fd: Int32, inode: InodeKey, header: FileHeader, keys: FileKeys, sidecar: Sidecar) {
+        self.store = store; self.fd = fd; self.inode = inode; self.header = header; self.keys = keys; self.sidecar = sidecar
         codec = ChunkCodec(layout: ChunkLayout(chunkSize: header.chunkSize, suite: header.suite), keys: keys, headerFields: header.fields)
     }
 
@@ -81,37 +83,48 @@ public final class SealedFile: @unchecked Sendable {
     }
 
     /// Decrypts chunks `range` (clamped to the committed size) and hands each to `body` in order.
+    /// All chunks come from one committed state.
     public func readChunks(_ range: Range<UInt64>, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Void) throws {
         try lock.reading {
             try checkValid()
-            let n = codec.layout.chunkCount(size: sidecar.committedSize)
-            let upper = min(range.upperBound, n)
-            guard range.lowerBound < upper else { return }
-            // Read in runs of up to 64 chunks so large ranges make few system calls.
-            var start = range.lowerBound
-            while start < upper {
-                let end = min(upper, start + 64)
-                let plain = try readRunLocked(start..<end)
-                for (i, p) in plain.enumerated() { try p.withUnsafeBytes { try body(start + UInt64(i), $0) } }
-                start = end
-            }
+            try readChunksLocked(range, body)
         }
     }
 
-    /// Reads up to `count` plaintext bytes at `offset` (short at the end of the file).
+    /// Reads up to `count` plaintext bytes at `offset` from one committed state (short at the end).
     public func read(offset: UInt64, count: Int) throws -> [UInt8] {
-        let size = committedSize
-        guard offset < size, count > 0 else { return [] }
-        let end = min(size, offset + UInt64(count))
-        let c = UInt64(chunkSize)
-        var out = [UInt8](); out.reserveCapacity(Int(end - offset))
-        try readChunks((offset / c)..<((end + c - 1) / c)) { index, plain in
-            let chunkStart = index * c
-            let lo = Int(max(offset, chunkStart) - chunkStart)
-            let hi = Int(min(end, chunkStart + UInt64(plain.count)) - chunkStart)
-            if lo < hi { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: plain[lo..<hi])) }
+        try lock.reading {
+            try checkValid()
+            let size = sidecar.committedSize
+            guard offset < size, count > 0 else { return [] }
+            let end = offset + min(UInt64(count), size - offset)
+            let c = UInt64(chunkSize)
+            var out = [UInt8](); out.reserveCapacity(Int(end - offset))
+            try readChunksLocked((offset / c)..<((end + c - 1) / c)) { index, plain in
+                let chunkStart = index * c
+                let lo = Int(max(offset, chunkStart) - chunkStart)
+                let hi = Int(min(end, chunkStart + UInt64(plain.count)) - chunkStart)
+                if lo < hi { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: plain[lo..<hi])) }
+            }
+            return out
         }
-        return out
+    }
+
+    /// The whole committed content (one state).
+    public func readAll() throws -> [UInt8] { try read(offset: 0, count: Int.max) }
+
+    private func readChunksLocked(_ range: Range<UInt64>, _ body: (UInt64, UnsafeRawBufferPointer) throws -> Void) throws {
+        let n = codec.layout.chunkCount(size: sidecar.committedSize)
+        let upper = min(range.upperBound, n)
+        guard range.lowerBound < upper else { return }
+        // Read in runs of up to 64 chunks so large ranges make few system calls.
+        var start = range.lowerBound
+        while start < upper {
+            let end = min(upper, start + 64)
+            let plain = try readRunLocked(start..<end)
+            for (i, p) in plain.enumerated() { try p.withUnsafeBytes { try body(start + UInt64(i), $0) } }
+            start = end
+        }
     }
 
     /// Keyed digest of a plaintext chunk, for change detection by the caller.
@@ -199,6 +212,11 @@ public final class SealedFile: @unchecked Sendable {
     private func commitLocked(_ changes: [ChunkChange], newSize: UInt64, durable: Bool) throws {
         let layout = codec.layout
         let oldSize = sidecar.committedSize
+        if changes.isEmpty && newSize == oldSize {
+            // Nothing changed (a Flush or FSync of a clean file): no new generation.
+            if durable { try dataSyncFD(fd, what: "data file") }
+            return
+        }
         let oldN = layout.chunkCount(size: oldSize), newN = layout.chunkCount(size: newSize)
         var plain: [UInt64: [UInt8]] = [:]
         for ch in changes {
@@ -269,6 +287,42 @@ public final class SealedFile: @unchecked Sendable {
         }
     }
 
+    // MARK: Bulk path (import)
+
+    /// Appends whole chunks beyond the in-memory size without touching the sidecar (file created
+    /// with `sidecarFirst: false`). `changes` must be consecutive from the current chunk count.
+    func appendBulk(_ changes: [ChunkChange], newSize: UInt64) throws {
+        try lock.writing {
+            try checkValid()
+            let layout = codec.layout
+            let first = layout.chunkCount(size: sidecar.committedSize)
+            guard sidecar.committedSize % UInt64(layout.chunkSize) == 0 else { throw SealedStoreError.invalidArgument("bulk append after a partial chunk") }
+            var plain: [UInt64: [UInt8]] = [:]
+            for (k, ch) in changes.enumerated() {
+                guard ch.index == first + UInt64(k), ch.plaintext.count == layout.plaintextLength(index: ch.index, size: newSize) else {
+                    throw SealedStoreError.invalidArgument("bulk append: bad chunk \(ch.index)")
+                }
+                plain[ch.index] = ch.plaintext
+            }
+            guard layout.chunkCount(size: newSize) == first + UInt64(changes.count) else { throw SealedStoreError.invalidArgument("bulk append: size") }
+            for run in seal(plain, codec: codec) {
+                try writeAll(fd: fd, run.bytes, offset: layout.slotOffset(run.first), what: "write chunks")
+            }
+            sidecar.committedSize = newSize
+            sidecar.encryptions += UInt64(changes.count)
+        }
+    }
+
+    /// Creates the sidecar of a bulk-written file: from here on it is an ordinary committed file.
+    func finishBulk() throws {
+        try lock.writing {
+            try checkValid()
+            sidecar.generation = 1
+            try createFileAt(try store.layout.sidecarDirectory(header.fileID), StoreLayout.sidecarName(header.fileID),
+                             sidecar.serialize(keys: keys), sync: store.options.orderingSyncs)
+        }
+    }
+
     /// Writes `<id>.j.tmp`, syncs, renames to `<id>.j`: the commit point (§7 step 3).
     private func writeJournal(_ journal: Journal, sync: Bool, syncDirectory: Bool) throws {
         let dir = store.layout.journalFD
@@ -297,7 +351,7 @@ public final class SealedFile: @unchecked Sendable {
         try writeJournal(journal, sync: syncs, syncDirectory: durable)
         let oldID = header.fileID
         header = newHeader; keys = newKeys; codec = newCodec; sidecar = newSC
-        store.rename(self, from: oldID, to: newID)
+        _ = oldID
         do {
             try TestHooks.step(.journalWritten)
             try FileState.applyJournal(store: store, fd: fd, journal: journal, layout: layout, newSC: newSC, sync: syncs, syncDirectory: durable)
@@ -318,7 +372,7 @@ public final class SealedFile: @unchecked Sendable {
             while j < indices.count && indices[j] == indices[j - 1] + 1 && j - i < 256 { j += 1 }
             let slice = Array(indices[i..<j])
             let lengths = slice.map { plain[$0]!.count + layout.overhead }
-            runs.append(SealedRun(first: slice[0], lengths: lengths, bytes: [UInt8](repeating: 0, count: lengths.reduce(0, +))))
+            runs.append(SealedRun(first: slice[0], lengths: lengths, bytes: []))
             i = j
         }
         // Flatten to jobs (run, position, offset) and encrypt them on up to `parallelism` threads.
@@ -328,8 +382,9 @@ public final class SealedFile: @unchecked Sendable {
             for (k, l) in run.lengths.enumerated() { jobs.append((r, run.first + UInt64(k), off, l)); off += l }
         }
         let buffers = runs.map { run -> UnsafeMutableRawBufferPointer in
-            let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(run.bytes.count, 1), alignment: 16)
-            return UnsafeMutableRawBufferPointer(rebasing: p[0..<run.bytes.count])
+            let total = run.lengths.reduce(0, +)
+            let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 16)
+            return UnsafeMutableRawBufferPointer(rebasing: p[0..<total])
         }
         defer { for b in buffers { b.baseAddress.map { UnsafeMutableRawPointer($0).deallocate() } } }
         let doJob = { (j: Int) in

@@ -5,6 +5,26 @@ import Foundation
 import CLinux
 
 /// An open sealed store: the keyring unwrapped, the store's lock held, directory FDs ready.
+/// On-disk format: Keys/README.md.
+///
+/// How the provider (lisafs gofer) uses it:
+/// * `SealedStore.open(at:key:)` once; `dataDirectory` is the FD of data/, under which the provider
+///   opens directories and files itself (openat, O_NOFOLLOW). Names are plaintext (format 1).
+/// * New regular file: `createFile(in: dirFD, name:, mode:)` → a `SealedFile` (empty, committed).
+/// * Existing file: open its ciphertext FD (openat … O_RDWR|O_NOFOLLOW; O_RDONLY works, it is
+///   reopened read-write via /proc/self/fd) and `openFile(descriptor:)`; the store keeps its own
+///   dup. Hard links and repeated opens of one inode return the same `SealedFile`: balance every
+///   create/open with `close()`.
+/// * Size for stat: `file.committedSize` (the ciphertext file's st_size is not the plaintext size).
+/// * Fill a scratch: `readChunks(range) { index, plaintext in … }`, `read(offset:count:)`,
+///   `readAll()`; each call sees one committed state.
+/// * Change detection: `file.digest(of: plaintextChunk)` — keyed, 16 bytes; remember digests of
+///   what was read, compare before committing (or compare plaintext directly).
+/// * Flush/FSync: `commit([ChunkChange(index, fullChunkPlaintext)], newSize:, durable:)`; chunks
+///   that change length at the old/new end and new zero chunks are handled here.
+/// * Last link gone (and the sandbox's handles closed): `removeFile(descriptor:)` or
+///   `removeFile(file.id)` (read `id` at that time: it changes when a file moves to a fresh key).
+///   While handles are open, removal waits for the last `close()`.
 ///
 /// Threading: every method of `SealedStore` and `SealedFile` is thread-safe. Reads of one file run
 /// concurrently; a commit to a file excludes reads and other commits of that file only.
@@ -16,7 +36,8 @@ import CLinux
 /// visible, so a power loss cannot tear a committed chunk; `durable: true` additionally syncs
 /// the directories (journal rename, sidecar rename) so the commit itself survives power loss.
 /// Without `orderingSyncs` non-durable commits do no syncs at all and are atomic against process
-/// death only (what `import` uses, followed by one `syncfs`).
+/// death only (what `import` uses, followed by one `syncfs`). `createFile` syncs the new sidecar
+/// under `orderingSyncs`; directory entries under data/ are the provider's to fsync.
 public final class SealedStore: @unchecked Sendable {
     public struct Options: Sendable {
         /// Sync in write order even for non-durable commits (power-loss safety of committed chunks).
@@ -35,7 +56,9 @@ public final class SealedStore: @unchecked Sendable {
     let layout: StoreLayout
     private let lockFD: Int32
     private let registryLock = Mutex()
-    private var registry: [FileID: Registration] = [:]
+    /// Open files by inode: hard links and repeated opens share one `SealedFile`, and the key stays
+    /// valid when a commit moves the file to a fresh ID.
+    private var registry: [InodeKey: Registration] = [:]
     private var isClosed = false
 
     private struct Registration {
@@ -147,6 +170,13 @@ public final class SealedStore: @unchecked Sendable {
     /// ID, its header and its sidecar. The sidecar is written first so that a crash in between leaves
     /// at worst an empty orphan sidecar, never a data file without one. Opened O_RDWR|O_EXCL|O_NOFOLLOW.
     public func createFile(in directory: Int32, name: String, mode: UInt32 = 0o644) throws -> SealedFile {
+        try createFile(in: directory, name: name, mode: mode, sidecarFirst: true)
+    }
+
+    /// `sidecarFirst: false` is the bulk path of `import`: the sidecar is written once, by
+    /// `SealedFile.finishBulk`, after all chunks (an interrupted import leaves a data file without a
+    /// sidecar, which verify reports). Saves two file creations and a rename per file.
+    func createFile(in directory: Int32, name: String, mode: UInt32, sidecarFirst: Bool) throws -> SealedFile {
         try checkOpen()
         let epoch = keyring.currentEpoch
         guard let master = keyring.masterKey(epoch: epoch) else { throw SealedStoreError.internal("no master key") }
@@ -155,19 +185,27 @@ public final class SealedStore: @unchecked Sendable {
         let header = FileHeader(suite: config.suite, chunkSize: config.chunkSize, epoch: epoch, fileID: id)
         let sidecar = Sidecar(suite: config.suite, chunkSize: config.chunkSize, epoch: epoch, fileID: id, committedSize: 0,
                               generation: 0, encryptions: 0, previousFileID: .zero)
-        try layout.writeSidecar(id, sidecar.serialize(keys: keys), sync: options.orderingSyncs, syncDirectory: false)
+        if sidecarFirst {
+            // A new name: created exclusively, no temporary + rename needed.
+            try createFileAt(try layout.sidecarDirectory(id), StoreLayout.sidecarName(id), sidecar.serialize(keys: keys),
+                             sync: options.orderingSyncs)
+        }
         let fd = openAt(directory, name, O_RDWR | O_CREAT | O_EXCL, mode)
         guard fd >= 0 else {
-            let e = errno; try? layout.removeSidecar(id)
+            let e = errno
+            if sidecarFirst { try? layout.removeSidecar(id) }
             throw SealedStoreError.io("create \(name)", e)
         }
         do {
             try writeAll(fd: fd, header.serialize(keys: keys), offset: 0, what: "write header")
         } catch {
-            Glibc.close(fd); unlinkat(directory, name, 0); try? layout.removeSidecar(id); throw error
+            Glibc.close(fd); unlinkat(directory, name, 0)
+            if sidecarFirst { try? layout.removeSidecar(id) }
+            throw error
         }
-        let file = SealedFile(store: self, fd: fd, header: header, keys: keys, sidecar: sidecar)
-        return register(file)
+        let inode: InodeKey
+        do { inode = try InodeKey(fd: fd) } catch { Glibc.close(fd); throw error }
+        return register(SealedFile(store: self, fd: fd, inode: inode, header: header, keys: keys, sidecar: sidecar))
     }
 
     /// Opens the ciphertext file behind `descriptor` (any FD of it; the store keeps its own dup,
@@ -175,11 +213,12 @@ public final class SealedStore: @unchecked Sendable {
     /// and repeated opens of one file return the same `SealedFile`; balance each with `close()`.
     public func openFile(descriptor: Int32) throws -> SealedFile {
         try checkOpen()
+        // An open file must not be loaded again: recovery would race with its commits.
+        if let existing = reuse(try InodeKey(fd: descriptor)) { return existing }
         let fd = try writableDuplicate(of: descriptor)
         do {
             let state = try FileState.load(store: self, fd: fd)
-            if let existing = reuse(state.header.fileID) { Glibc.close(fd); return existing }
-            return register(SealedFile(store: self, fd: fd, header: state.header, keys: state.keys, sidecar: state.sidecar))
+            return register(SealedFile(store: self, fd: fd, inode: try InodeKey(fd: fd), header: state.header, keys: state.keys, sidecar: state.sidecar))
         } catch {
             Glibc.close(fd); throw error
         }
@@ -190,11 +229,30 @@ public final class SealedStore: @unchecked Sendable {
     public func removeFile(_ id: FileID) throws {
         try checkOpen()
         let deferred: Bool = registryLock.locked {
-            guard var r = registry[id] else { return false }
-            r.removeWhenClosed = true; registry[id] = r
+            guard let (key, r) = registry.first(where: { $0.value.file.id == id }) else { return false }
+            registry[key]!.removeWhenClosed = true
+            _ = r
             return true
         }
         if !deferred { try removeMetadata(id) }
+    }
+
+    /// `removeFile` for the file behind `descriptor` (e.g. an FD kept across its last unlinkat):
+    /// the ID is read from the header (no authentication needed to delete).
+    public func removeFile(descriptor: Int32) throws {
+        try checkOpen()
+        let key = try InodeKey(fd: descriptor)
+        let deferred: Bool = registryLock.locked {
+            guard registry[key] != nil else { return false }
+            registry[key]!.removeWhenClosed = true
+            return true
+        }
+        if deferred { return }
+        let bytes = try readBytes(fd: descriptor, count: FileHeader.length, offset: 0, what: "read header")
+        guard let header = FileHeader.parseFields(bytes) else {
+            throw SealedStoreError.damaged(Damage(.header, detail: "malformed header"))
+        }
+        try removeMetadata(header.fileID)
     }
 
     /// Adds a key epoch with a fresh master key and rewrites the keyring; new files use it.
@@ -215,22 +273,22 @@ public final class SealedStore: @unchecked Sendable {
         try layout.removeSidecar(id)
     }
 
-    private func reuse(_ id: FileID) -> SealedFile? {
+    private func reuse(_ key: InodeKey) -> SealedFile? {
         registryLock.locked {
-            guard var r = registry[id] else { return nil }
-            r.handles += 1; registry[id] = r
-            return r.file
+            guard registry[key] != nil else { return nil }
+            registry[key]!.handles += 1
+            return registry[key]!.file
         }
     }
 
     private func register(_ file: SealedFile) -> SealedFile {
         registryLock.locked {
-            if var r = registry[file.id] {   // raced with another opener: keep the first
-                r.handles += 1; registry[file.id] = r
+            if registry[file.inode] != nil {   // raced with another opener: keep the first
+                registry[file.inode]!.handles += 1
                 file.invalidate()
-                return r.file
+                return registry[file.inode]!.file
             }
-            registry[file.id] = Registration(file: file, handles: 1, removeWhenClosed: false)
+            registry[file.inode] = Registration(file: file, handles: 1, removeWhenClosed: false)
             return file
         }
     }
@@ -238,18 +296,11 @@ public final class SealedStore: @unchecked Sendable {
     /// Called by SealedFile.close(); true when this was the last handle.
     func release(_ file: SealedFile) -> (last: Bool, remove: Bool) {
         registryLock.locked {
-            guard var r = registry[file.id], r.file === file else { return (true, false) }
+            guard var r = registry[file.inode], r.file === file else { return (true, false) }
             r.handles -= 1
-            if r.handles > 0 { registry[file.id] = r; return (false, false) }
-            registry[file.id] = nil
+            if r.handles > 0 { registry[file.inode] = r; return (false, false) }
+            registry[file.inode] = nil
             return (true, r.removeWhenClosed)
-        }
-    }
-
-    /// Called when a commit moved a file to a fresh ID.
-    func rename(_ file: SealedFile, from old: FileID, to new: FileID) {
-        registryLock.locked {
-            if let r = registry.removeValue(forKey: old) { registry[new] = r }
         }
     }
 
@@ -266,5 +317,16 @@ public final class SealedStore: @unchecked Sendable {
         let fd = Glibc.open("/proc/self/fd/\(descriptor)", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw SealedStoreError.io("reopen descriptor read-write", errno) }
         return fd
+    }
+}
+
+/// Identity of an open ciphertext file: device and inode.
+struct InodeKey: Hashable {
+    let dev: UInt64
+    let ino: UInt64
+    init(fd: Int32) throws {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SealedStoreError.io("fstat", errno) }
+        dev = UInt64(st.st_dev); ino = UInt64(st.st_ino)
     }
 }

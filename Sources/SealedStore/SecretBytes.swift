@@ -26,6 +26,14 @@ public final class SecretBytes: @unchecked Sendable {
         }
     }
 
+    /// Takes the bytes and zeroes the caller's array (e.g. a passphrase typed on a terminal).
+    public convenience init(consuming bytes: inout [UInt8]) {
+        self.init(count: bytes.count)
+        bytes.withUnsafeMutableBytes { s in
+            if s.count > 0 { pointer.copyMemory(from: s.baseAddress!, byteCount: s.count); sodium_memzero(s.baseAddress!, s.count) }
+        }
+    }
+
     public convenience init(copying buffer: UnsafeRawBufferPointer) {
         self.init(count: buffer.count)
         if buffer.count > 0 { pointer.copyMemory(from: buffer.baseAddress!, byteCount: buffer.count) }
@@ -50,6 +58,12 @@ public final class SecretBytes: @unchecked Sendable {
         try body(UnsafeMutableRawBufferPointer(start: pointer, count: count))
     }
 
+    /// Constant-time comparison without copying the secret out.
+    public func equals(_ other: SecretBytes) -> Bool {
+        guard count == other.count else { return false }
+        return count == 0 || withBytes { a in other.withBytes { b in sodium_memcmp(a.baseAddress!, b.baseAddress!, count) == 0 } }
+    }
+
     /// Copies out to an array. Only for known-answer tests and for writing a new key file.
     public func exposedCopy() -> [UInt8] { withBytes { Array($0) } }
 }
@@ -57,4 +71,8 @@ public final class SecretBytes: @unchecked Sendable {
 /// Zeroes an array holding transient secret material (e.g. a passphrase read from a file).
 func wipe(_ bytes: inout [UInt8]) {
     bytes.withUnsafeMutableBytes { if $0.count > 0 { sodium_memzero($0.baseAddress!, $0.count) } }
+}
+
+func wipeBytes(_ buffer: UnsafeMutableRawBufferPointer) {
+    if buffer.count > 0 { sodium_memzero(buffer.baseAddress!, buffer.count) }
 }

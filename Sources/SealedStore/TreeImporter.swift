@@ -50,6 +50,8 @@ public enum TreeImporter {
         var report = TreeReport()
         /// (dev, ino) of multiply-linked source files → their path in the store.
         var linked: [String: [String]] = [:]
+        /// One read buffer for the whole import (allocating and zeroing it per file dominated small files).
+        var buffer: [UInt8] = []
 
         init(store: SealedStore, progress: ((UInt64) -> Void)?) { self.store = store; self.progress = progress }
 
@@ -96,13 +98,17 @@ public enum TreeImporter {
             let inFD = openAt(src, name, O_RDONLY)
             guard inFD >= 0 else { throw SealedStoreError.io("open \(name)", errno) }
             defer { close(inFD) }
-            let file = try store.createFile(in: dst, name: name, mode: 0o600)
+            let file = try store.createFile(in: dst, name: name, mode: 0o600, sidecarFirst: false)
             defer { file.close() }
             let c = file.chunkSize
-            var buffer = [UInt8](repeating: 0, count: c * TreeImporter.batchChunks)
+            let want = min(c * TreeImporter.batchChunks, max(c, (Int(st.st_size) + c - 1) / c * c))
+            if buffer.count < want { buffer = [UInt8](repeating: 0, count: want) }
+            var used = 0
+            defer { buffer.withUnsafeMutableBytes { if used > 0 { wipeBytes(UnsafeMutableRawBufferPointer(rebasing: $0[0..<used])) } } }
             var size: UInt64 = 0
             while true {
-                let got = try buffer.withUnsafeMutableBytes { try readUpTo(fd: inFD, $0, offset: size, what: "read \(name)") }
+                let got = try buffer.withUnsafeMutableBytes { try readUpTo(fd: inFD, UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]), offset: size, what: "read \(name)") }
+                used = max(used, got)
                 if got == 0 { break }
                 var changes: [ChunkChange] = []
                 changes.reserveCapacity((got + c - 1) / c)
@@ -112,12 +118,12 @@ public enum TreeImporter {
                     o += c
                 }
                 size += UInt64(got)
-                try file.commit(changes, newSize: size, durable: false)
+                try file.appendBulk(changes, newSize: size)
                 report.bytes += UInt64(got)
                 progress?(report.bytes)
-                if got < buffer.count { break }
+                if got < want { break }
             }
-            wipe(&buffer)
+            try file.finishBulk()
             let fd = file.fileDescriptor
             _ = fchmod(fd, st.st_mode & 0o7777)
             var t = times(of: st); _ = futimens(fd, &t)

@@ -13,7 +13,7 @@ struct Sealgofer: ParsableCommand {
             InitCommand.self, ImportCommand.self, ExportCommand.self,
             VerifyCommand.self, InfoCommand.self,
             RunCommand.self,
-            DebugCommitLoopCommand.self,
+            DebugCommitLoopCommand.self, DebugBenchCommand.self,
         ]
     )
 }

@@ -1,6 +1,7 @@
 import CLinux
 import Foundation
 import Lisafs
+import Logging
 import SealedProvider
 import SealedStore
 import XCTest
@@ -33,7 +34,9 @@ final class StoreFixture {
 
     func provider(_ options: SealedProvider.Options? = nil) throws -> SealedProvider {
         let store = try SealedStore.open(at: storePath, key: key)
-        return try SealedProvider(store: store, options: options ?? self.options())
+        var logger = Logger(label: "test.sealed")
+        logger.logLevel = ProcessInfo.processInfo.environment["SEALGOFER_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
+        return try SealedProvider(store: store, options: options ?? self.options(), logger: logger)
     }
 
     /// Opens the store offline (the provider must be shut down) and runs `body`.

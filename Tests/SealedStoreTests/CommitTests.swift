@@ -74,6 +74,8 @@ final class CommitTests: XCTestCase {
         XCTAssertEqual(try f.readAll(), [])
         XCTAssertEqual(try fileSize(fd: f.fileDescriptor), UInt64(FileHeader.length), "trimmed")
         XCTAssertEqual(f.generation, 6)
+        try f.commit([], newSize: 0, durable: true)
+        XCTAssertEqual(f.generation, 6, "an unchanged commit is a no-op")
         // Ranged reads.
         try f.commitAll(Fixture.bytes(5 * c, seed: 3))
         XCTAssertEqual(try f.read(offset: UInt64(c - 3), count: 10), Array(Fixture.bytes(5 * c, seed: 3)[(c - 3)..<(c + 7)]))
@@ -213,5 +215,65 @@ final class CommitTests: XCTestCase {
         let report = Verifier.run(store: store)
         XCTAssertTrue(report.isClean, "\(report.damage)")
         XCTAssertEqual(report.sidecars, 1)
+    }
+}
+
+final class ConcurrencyTests: XCTestCase {
+    /// Readers never see a torn commit; commits to different files run side by side.
+    func testConcurrentReadsAndCommits() throws {
+        let dir = TempDir()
+        let store = try Fixture.store(dir)
+        let shared = try store.createFile(in: store.dataDirectory, name: "shared")
+        let states = (0..<8).map { Fixture.bytes(5 * 4096 + 17 * $0, seed: UInt64($0)) }
+        try shared.commitAll(states[0])
+        let valid = Set(states.map { contentFingerprint($0) })
+        let others = try (0..<2).map { try store.createFile(in: store.dataDirectory, name: "o\($0)") }
+        let failures = UnsafeMutablePointer<Int>.allocate(capacity: 5); failures.initialize(repeating: 0, count: 5)
+        defer { failures.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 5) { t in
+            for round in 0..<40 {
+                do {
+                    switch t {
+                    case 0: try shared.commitAll(states[round % 8])
+                    case 1, 2: if !valid.contains(contentFingerprint(try shared.readAll())) { failures[t] += 1 }
+                    default:
+                        let f = others[t - 3]
+                        let content = Fixture.bytes(3 * 4096 + round, seed: UInt64(100 * t + round))
+                        try f.commitAll(content)
+                        if try f.readAll() != content { failures[t] += 1 }
+                    }
+                } catch { failures[t] += 1 }
+            }
+        }
+        XCTAssertEqual((0..<5).map { failures[$0] }, [0, 0, 0, 0, 0])
+        XCTAssertTrue(Verifier.run(store: store).isClean)
+    }
+
+    func testReopeningAnOpenFileReusesItAndRemoveByDescriptor() throws {
+        let dir = TempDir()
+        let store = try Fixture.store(dir)
+        let f = try store.createFile(in: store.dataDirectory, name: "x")
+        try f.commitAll([9, 9, 9])
+        let fd = openat(store.dataDirectory, "x", O_RDONLY | O_NOFOLLOW)
+        defer { close(fd) }
+        let g = try store.openFile(descriptor: fd)
+        XCTAssertTrue(f === g)
+        unlinkat(store.dataDirectory, "x", 0)
+        try store.removeFile(descriptor: fd)
+        let id = f.id
+        XCTAssertNotNil(try store.layout.readSidecar(id))
+        f.close(); g.close()
+        XCTAssertNil(try store.layout.readSidecar(id), "removed at last close")
+        XCTAssertTrue(Verifier.run(store: store).isClean)
+        // And a file that is not open is removed at once.
+        let h = try store.createFile(in: store.dataDirectory, name: "y")
+        let hid = h.id
+        h.close()
+        let fd2 = openat(store.dataDirectory, "y", O_RDONLY | O_NOFOLLOW)
+        unlinkat(store.dataDirectory, "y", 0)
+        try store.removeFile(descriptor: fd2)
+        close(fd2)
+        XCTAssertNil(try store.layout.readSidecar(hid))
+        XCTAssertTrue(Verifier.run(store: store).isClean)
     }
 }

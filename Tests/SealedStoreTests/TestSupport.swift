@@ -44,9 +44,6 @@ enum Fixture {
 func hex(_ s: Any?) -> [UInt8] { decodeHex(s as! String)! }
 
 extension SealedFile {
-    /// Whole committed content.
-    func readAll() throws -> [UInt8] { try read(offset: 0, count: Int(committedSize)) }
-
     /// Commits `content` as the whole new content, passing every chunk.
     func commitAll(_ content: [UInt8], durable: Bool = false) throws {
         let c = chunkSize

@@ -3,4 +3,66 @@
 #define CLINUX_SEC_H
 #include <stdint.h>
 #include <sys/types.h>
+
+// Every function returns 0 (or a non-negative value) on success and -errno on
+// failure, so Swift never has to read errno across a call boundary.
+
+/// One classic BPF instruction; layout-identical to the kernel's struct sock_filter.
+typedef struct {
+    uint16_t code;
+    uint8_t jt;
+    uint8_t jf;
+    uint32_t k;
+} clinux_bpf_insn;
+
+/// The syscall number of `name` on the architecture this was built for, or -1
+/// if this architecture has no such syscall (e.g. "open" on aarch64).
+int clinux_syscall_number(const char *name);
+
+/// The name of syscall `nr` on this architecture, or NULL.
+const char *clinux_syscall_name(int nr);
+
+/// The AUDIT_ARCH_* value seccomp reports for native syscalls of this build
+/// (AUDIT_ARCH_X86_64 or AUDIT_ARCH_AARCH64), 0 on an unsupported architecture.
+uint32_t clinux_audit_arch(void);
+
+/// The bit that marks x32-ABI syscall numbers on x86_64 (they share
+/// AUDIT_ARCH_X86_64, so a filter must reject them by number); 0 elsewhere.
+uint32_t clinux_x32_syscall_bit(void);
+
+/// Sets no_new_privs, then installs `insns` as a seccomp filter. With
+/// `all_threads` the filter is synchronised to every thread of the process
+/// (SECCOMP_FILTER_FLAG_TSYNC); a positive return is then the id of a thread
+/// that could not be synchronised (nothing was installed).
+int clinux_seccomp_install(const clinux_bpf_insn *insns, uint16_t count, int all_threads);
+
+/// Installs a SIGSYS handler that writes "seccomp: blocked syscall NAME (N)"
+/// to stderr and exits with status 159 (128 + SIGSYS). Meant for filters whose
+/// violation action is SECCOMP_RET_TRAP, to learn which syscall is missing.
+int clinux_install_sigsys_reporter(void);
+
+int clinux_set_no_new_privs(void);
+/// 1 if no_new_privs is set, 0 if not, -errno on failure.
+int clinux_get_no_new_privs(void);
+/// 1 if any seccomp mode is active for this thread, 0 if not.
+int clinux_seccomp_mode(void);
+
+int clinux_set_dumpable(int dumpable);
+int clinux_get_dumpable(void);
+/// Sets RLIMIT_CORE soft and hard limit to 0.
+int clinux_disable_core_rlimit(void);
+/// Current RLIMIT_CORE soft and hard limit.
+int clinux_get_core_rlimit(uint64_t *soft, uint64_t *hard);
+
+/// Capability sets of the calling thread as 64-bit masks (bit n = capability n).
+int clinux_capget(uint64_t *effective, uint64_t *permitted, uint64_t *inheritable);
+/// Sets the calling thread's capability sets (capabilities are per thread).
+int clinux_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
+/// Drops `cap` from the calling thread's bounding set (needs CAP_SETPCAP).
+int clinux_capbset_drop(int cap);
+/// 1 if `cap` is in the bounding set, 0 if not, -errno (EINVAL: no such cap).
+int clinux_capbset_read(int cap);
+/// Empties the ambient capability set.
+int clinux_cap_ambient_clear_all(void);
+
 #endif

@@ -36,7 +36,9 @@ public struct MountResp: Equatable, Hashable, Sendable, WireMessage {
     /// Go's MaxMessageSize(): a 2 MiB huge page minus one page, so that the
     /// flipcall window (message + headers) fits one huge page.
     public static var recommendedMaxMessageSize: UInt32 {
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        // getpagesize() rather than sysconf(_SC_PAGESIZE): the latter's enum
+        // constant is not reliably visible through `import Glibc` alone.
+        let page = Int(getpagesize())
         return UInt32(2 * 1024 * 1024 - (page > 0 ? page : 4096))
     }
 

@@ -93,6 +93,11 @@ struct ServeCommand: ParsableCommand {
     private func serve<P: Provider>(provider: P, logger: Logger) throws {
         let server = Server(provider: provider, options: .init(readonly: readonly), logger: logger)
         if let connectionFD {
+            var info = stat()
+            guard fstat(connectionFD, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK else {
+                logger.error("--fd \(connectionFD) is not an open socket")
+                throw ExitCode(1)
+            }
             logger.info("serving fd \(connectionFD)")
             server.serve(connectionFD: connectionFD)
         } else if let listenPath {

@@ -1,0 +1,207 @@
+// A child process for HardeningTests: applies one hardening step, then
+// exercises it. Parents read stdout lines and the exit status / signal.
+// Glibc only (no Foundation) so the syscalls made after a filter is installed
+// are few and predictable.
+import Glibc
+import Hardening
+
+func say(_ line: String) {
+    let text = line + "\n"
+    _ = text.withCString { write(1, $0, strlen($0)) }
+}
+
+func fail(_ line: String) -> Never {
+    say("FAIL " + line)
+    exit(2)
+}
+
+/// Runs `body` on a new pthread and waits for it.
+func onNewThread(_ body: @escaping () -> Void) {
+    final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { raw in
+        let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+        box.body()
+        return nil
+    }, box)
+    if rc != 0 { fail("pthread_create \(rc)") }
+    pthread_join(thread, nil)
+}
+
+/// File I/O through the allowed calls: openat, write, pread, fstat, fcntl(F_GETFD), close, unlinkat
+/// (the gofer works relative to directory fds, so unlink/open by plain path are not in its policy).
+func exerciseFileIO(_ tag: String) {
+    let path = "/tmp/hardening-probe-\(getpid())-\(tag)"
+    let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+    if fd < 0 { fail("open \(errno)") }
+    let payload = "sealed"
+    if payload.withCString({ write(fd, $0, 6) }) != 6 { fail("write \(errno)") }
+    var buffer = [UInt8](repeating: 0, count: 6)
+    if pread(fd, &buffer, 6, 0) != 6 || String(decoding: buffer, as: UTF8.self) != payload { fail("pread") }
+    var st = stat()
+    if fstat(fd, &st) != 0 || st.st_size != 6 { fail("fstat") }
+    if fcntl(fd, F_GETFD) & FD_CLOEXEC == 0 { fail("fcntl") }
+    close(fd)
+    if unlinkat(AT_FDCWD, path, 0) != 0 { fail("unlinkat \(errno)") }
+}
+
+/// Starts a thread that waits on a pipe; `release(then:)` wakes it to run a step.
+final class ParkedThread {
+    var pipeFDs: [Int32] = [-1, -1]
+    var action: () -> Void = {}
+    var thread = pthread_t()
+
+    init() {
+        if pipe(&pipeFDs) != 0 { fail("pipe") }
+        let me = Unmanaged.passRetained(self).toOpaque()
+        if pthread_create(&thread, nil, { raw in
+            let me = Unmanaged<ParkedThread>.fromOpaque(raw!).takeRetainedValue()
+            var byte: UInt8 = 0
+            _ = read(me.pipeFDs[0], &byte, 1)
+            me.action()
+            return nil
+        }, me) != 0 { fail("pthread_create") }
+    }
+
+    func release(then action: @escaping () -> Void) {
+        self.action = action
+        var byte: UInt8 = 1
+        _ = write(pipeFDs[1], &byte, 1)
+        pthread_join(thread, nil)
+    }
+}
+
+func install(_ filter: SeccompFilter) {
+    do { try filter.install() } catch { fail("install \(error)") }
+}
+
+/// The gofer policy without getppid/uname, which the probes use as the "forbidden" call.
+let goferFilter = SeccompFilter.gofer()
+
+let args = CommandLine.arguments
+guard args.count >= 2 else { fail("usage: hardening-probe MODE") }
+switch args[1] {
+case "seccomp-denied":
+    // The forbidden call must kill the whole process with SIGSYS.
+    install(goferFilter)
+    say("installed")
+    let parent = getppid()
+    say("survived getppid \(parent)")
+    exit(0)
+
+case "seccomp-allowed":
+    // Allowed calls keep working, on this thread and a thread started afterwards.
+    install(goferFilter)
+    exerciseFileIO("main")
+    onNewThread {
+        if !SeccompFilter.isActiveOnCurrentThread { fail("new thread unfiltered") }
+        exerciseFileIO("thread")
+    }
+    say("ok")
+    exit(0)
+
+case "seccomp-tsync":
+    // A thread that existed before install gets the filter too (TSYNC): its
+    // forbidden call kills the process.
+    let parked = ParkedThread()
+    install(goferFilter)
+    parked.release {
+        say("thread filtered \(SeccompFilter.isActiveOnCurrentThread)")
+        exerciseFileIO("parked")
+        say("thread io ok")
+        _ = uname(nil)
+        say("survived uname")
+    }
+    exit(0)
+
+case "seccomp-no-tsync":
+    // Control for seccomp-tsync: without TSYNC the older thread stays unfiltered.
+    let parked = ParkedThread()
+    do { try goferFilter.install(allThreads: false) } catch { fail("install \(error)") }
+    parked.release { say("thread filtered \(SeccompFilter.isActiveOnCurrentThread)") }
+    say("main filtered \(SeccompFilter.isActiveOnCurrentThread)")
+    exit(0)
+
+case "seccomp-fcntl":
+    // Argument rules: F_GETFD is allowed, F_GETOWN is not.
+    install(goferFilter)
+    say("getfd \(fcntl(0, F_GETFD) >= 0)")
+    _ = fcntl(0, F_GETOWN)
+    say("survived F_GETOWN")
+    exit(0)
+
+case "seccomp-errno":
+    // Per-syscall actions: uname answered with EACCES instead of running.
+    install(SeccompFilter(allowing: SeccompFilter.goferAllowlist,
+                          rules: SeccompFilter.goferRules() + [.respond(to: .uname, with: .errno(EACCES))]))
+    var names = utsname()
+    let r = uname(&names)
+    let error = errno
+    say("uname \(r) errno \(error)")
+    exit(0)
+
+case "seccomp-report":
+    // Trap + reporter names the missing syscall on stderr, exit 159.
+    do { try SeccompFilter.installViolationReporter() } catch { fail("reporter \(error)") }
+    install(SeccompFilter.gofer(action: .trap))
+    say("installed")
+    _ = uname(nil)
+    say("survived uname")
+    exit(0)
+
+case "core":
+    do {
+        try Hardening.disableCoreDumps()
+        let limit = try Hardening.coreDumpLimit()
+        say("dumpable \(try Hardening.isDumpable) core \(limit.soft) \(limit.hard)")
+    } catch { fail("core \(error)") }
+    exit(0)
+
+case "caps":
+    // hardening-probe caps NAME... : keep these, print the status lines, then
+    // try a chown to another uid (needs CAP_CHOWN) on a fresh file.
+    let kept = Set(args.dropFirst(2).compactMap { name in Capability.allCases.first { "\($0)" == name } })
+    do {
+        let state = try Hardening.dropCapabilities(keeping: kept)
+        say("state \(state)")
+    } catch { fail("drop \(error)") }
+    let status = (try? readStatus()) ?? ""
+    for line in status.split(separator: "\n") where line.hasPrefix("Cap") || line.hasPrefix("NoNewPrivs") {
+        say(String(line))
+    }
+    let path = "/tmp/hardening-probe-\(getpid())-chown"
+    let fd = open(path, O_CREAT | O_RDWR, 0o600)
+    let rc = fchown(fd, 12345, 12345)
+    say("chown \(rc == 0 ? "ok" : "errno \(errno)")")
+    close(fd)
+    unlink(path)
+    exit(0)
+
+case "caps-threaded":
+    // Refuses to drop with another thread alive.
+    let parked = ParkedThread()
+    do {
+        try Hardening.dropCapabilities(keeping: [])
+        say("dropped")
+    } catch { say("refused \(error)") }
+    parked.release {}
+    exit(0)
+
+default:
+    fail("unknown mode \(args[1])")
+}
+
+func readStatus() throws -> String {
+    let fd = open("/proc/self/status", O_RDONLY)
+    if fd < 0 { return "" }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = read(fd, &chunk, chunk.count)
+        if n <= 0 { break }
+        bytes += chunk[0..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
