@@ -16,6 +16,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/google/subcommands"
 	"gvisor.dev/gvisor/runsc/cli"
 	"gvisor.dev/gvisor/runsc/cmd"
@@ -37,6 +39,10 @@ var (
 const internalGroup = "internal use only"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == serverExecCommand {
+		serverExec(os.Args[2:])
+	}
+	selfExecutable, _ = os.Executable()
 	subcommands.Register(new(sealGofer), internalGroup)
 	subcommands.Register(new(delegatedBoot), internalGroup)
 	subcommands.Register(preflight{new(cmd.Create)}, "")
