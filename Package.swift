@@ -76,6 +76,7 @@ let package = Package(
         .testTarget(name: "SealedProviderTests", dependencies: ["SealedProvider", "SealedStore", "Lisafs", "CLinux", "sealgofer",
                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
+        .testTarget(name: "InteropTests", dependencies: []),
         // Real gVisor sandboxes on an encrypted mount (runs Tests/Sandbox/run; needs root, runsc, go).
         .testTarget(name: "SandboxTests", dependencies: ["sealgofer"]),
     ],
