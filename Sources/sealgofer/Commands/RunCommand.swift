@@ -68,6 +68,7 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        guard geteuid() == 0 else { throw ExitStatus.report(CLIError.usage("run needs root (runsc does)")) }
         let executable = try LauncherLocator.ownExecutable()
         let backing = try resolveBacking()
         let launcherPath = try LauncherLocator.locate(explicit: launcher, executable: executable)
