@@ -11,14 +11,22 @@ extension HostProvider {
         guard type == 1 || type == 2 || type == 5 else { throw Errno.ENXIO }
     }
 
+    /// Connects a new socket to the socket file. Non-blocking: the sandbox can
+    /// bind a listener (BindAt) and never accept, and connect(2) to a stream
+    /// listener with a full backlog would then wait forever in the gofer.
+    /// AF_UNIX connects complete at once or fail; a full backlog is EAGAIN
+    /// (never EINPROGRESS), which the client gets as is.
     public func connect(_ node: Node, socketType: UInt32) throws -> Int32 {
         guard options.allowSockets else { throw Errno.EPERM }
         try checkSocketType(socketType)
-        let socket = try Host.check { clinux_unix_socket(Int32(socketType)) }
+        let socket = try Host.check { clinux_unix_socket(Int32(socketType) | Host.nonBlocking) }
         do {
             try withCBytes(procPath(node.fd)) { path in
                 try Host.check { clinux_unix_connect(socket, path) }
             }
+            // The gofer never touches the connection again: hand over an
+            // ordinary blocking socket, as before (and as fsgofer does).
+            try Host.setNonBlocking(socket, false)
             return socket
         } catch {
             Host.close(socket)

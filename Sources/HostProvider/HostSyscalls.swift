@@ -38,6 +38,13 @@ enum Host {
         }
     }
 
+    /// Sets or clears O_NONBLOCK on the open file description of `fd`.
+    static func setNonBlocking(_ fd: Int32, _ on: Bool) throws {
+        let flags = try check { clinux_fcntl_int(fd, F_GETFL, 0) }
+        let wanted = on ? flags | nonBlocking : flags & ~nonBlocking
+        if wanted != flags { try check { clinux_fcntl_int(fd, F_SETFL, wanted) } }
+    }
+
     static func dup(_ fd: Int32) throws -> Int32 {
         try check { clinux_fcntl_int(fd, F_DUPFD_CLOEXEC, 0) }
     }

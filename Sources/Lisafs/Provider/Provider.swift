@@ -179,6 +179,7 @@ public protocol Provider: AnyObject {
 
     /// Creates an AF_UNIX socket of `socketType` and connects it to the socket
     /// file behind `node`; returns the connected FD, which the server donates.
+    /// Must not block (a listener's backlog may be full forever): EAGAIN then.
     /// Lock: read on the node.
     func connect(_ node: Node, socketType: UInt32) throws -> Int32
 

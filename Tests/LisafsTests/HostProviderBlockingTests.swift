@@ -1,0 +1,91 @@
+import Foundation
+import XCTest
+@testable import HostProvider
+@testable import Lisafs
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// HostProvider calls the sandbox could otherwise make wait forever: each
+/// runs on its own thread under a deadline, so a regression fails (and is
+/// then unblocked) instead of hanging the suite.
+final class HostProviderBlockingTests: XCTestCase {
+    var tree: TemporaryTree!
+    var provider: HostProvider!
+    var root: HostProvider.Node!
+
+    override func setUpWithError() throws {
+        tree = try TemporaryTree()
+        provider = try HostProvider(rootPath: tree.path)
+        root = try provider.mountRoot().node
+    }
+
+    override func tearDown() {
+        if let root { provider.close(node: root) }
+        tree?.remove()
+    }
+
+    private func name(_ s: String) -> FileName { try! FileName(validating: s) }
+
+    /// Runs `body` on a thread; if it has not returned after `seconds`, fails,
+    /// then calls `unblock` every 50 ms until it returns. Returns what `body`
+    /// threw (nil if nothing).
+    private func withDeadline(_ seconds: Double, _ what: String, unblock: () -> Void,
+                              _ body: @escaping @Sendable () throws -> Void,
+                              file: StaticString = #filePath, line: UInt = #line) -> Error? {
+        final class Outcome: @unchecked Sendable { var error: Error? }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            do { try body() } catch { outcome.error = error }
+            done.signal()
+        }
+        if done.wait(timeout: .now() + seconds) == .timedOut {
+            XCTFail("\(what) blocked for \(seconds) s", file: file, line: line)
+            repeat { unblock() } while done.wait(timeout: .now() + 0.05) == .timedOut
+        }
+        return outcome.error
+    }
+
+    private func bindListening(_ socketName: String, backlog: Int32) throws -> BoundSocketCreated<HostProvider.Node, HostProvider.BoundSocket> {
+        let bound = try provider.bind(in: root, name(socketName), socketType: 1,
+                                      attributes: .init(mode: 0o600, uid: NoUID, gid: NoGID))
+        try provider.listen(bound.boundSocket, backlog: backlog)
+        return bound
+    }
+
+    private func release(_ bound: BoundSocketCreated<HostProvider.Node, HostProvider.BoundSocket>) {
+        provider.close(boundSocket: bound.boundSocket)
+        provider.close(node: bound.node)
+        _ = Glibc.close(bound.donatedFD)
+    }
+
+    private func isReadable(_ fd: Int32) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) == 1
+    }
+
+    /// A listener that never accepts (the sandbox's own, via BindAt): once its
+    /// backlog is full, Connect answers EAGAIN instead of waiting.
+    func testConnectToAFullBacklogIsEAGAIN() throws {
+        let bound = try bindListening("full", backlog: 0)
+        defer { release(bound) }
+        let walked = try provider.walk(root, name("full")).node
+        defer { provider.close(node: walked) }
+        final class Connected: @unchecked Sendable { var fds: [Int32] = [] }
+        let connected = Connected()
+        defer { connected.fds.forEach { _ = Glibc.close($0) } }
+        let provider = provider!
+        let socket = bound.boundSocket
+        let error = withDeadline(2, "Connect to a full backlog", unblock: {
+            while let accepted = try? provider.accept(socket) { _ = Glibc.close(accepted.fd) }
+        }) {
+            for _ in 0..<4 { connected.fds.append(try provider.connect(walked, socketType: 1)) }
+        }
+        XCTAssertEqual(error as? Errno, .EAGAIN, "after \(connected.fds.count) connects")
+        XCTAssertFalse(connected.fds.isEmpty, "the first connect fits the backlog")
+        for fd in connected.fds {
+            XCTAssertEqual(fcntl(fd, F_GETFL) & O_NONBLOCK, 0, "the donated connection is an ordinary blocking socket")
+        }
+    }
+}
