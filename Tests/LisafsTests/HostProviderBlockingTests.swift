@@ -65,6 +65,48 @@ final class HostProviderBlockingTests: XCTestCase {
         return poll(&entry, 1, 0) == 1
     }
 
+    /// The client owns the donated FD and may clear O_NONBLOCK on it. That
+    /// must not make Accept wait for a connection.
+    func testAcceptStaysNonBlockingWhateverTheClientDoesToItsFD() throws {
+        let bound = try bindListening("sock", backlog: 4)
+        defer { release(bound) }
+        let flags = fcntl(bound.donatedFD, F_GETFL)
+        XCTAssertEqual(fcntl(bound.donatedFD, F_SETFL, flags & ~O_NONBLOCK), 0)
+        let socket = bound.boundSocket
+        let provider = provider!
+        let error = withDeadline(2, "Accept with nothing pending", unblock: {
+            // Old behaviour: the shared socket was blocking now; give it a connection.
+            let walked = try? provider.walk(root, name("sock")).node
+            if let walked, let fd = try? provider.connect(walked, socketType: 1) { _ = Glibc.close(fd) }
+        }) {
+            let accepted = try provider.accept(socket)
+            _ = Glibc.close(accepted.fd)
+        }
+        XCTAssertEqual(error as? Errno, .EAGAIN)
+    }
+
+    /// The notification FD is readable exactly while a connection is pending.
+    func testNotificationFDSignalsPendingConnections() throws {
+        let bound = try provider.bind(in: root, name("sock"), socketType: 1,
+                                      attributes: .init(mode: 0o600, uid: NoUID, gid: NoGID))
+        defer { release(bound) }
+        XCTAssertFalse(isReadable(bound.donatedFD), "not readable before Listen")
+        try provider.listen(bound.boundSocket, backlog: 4)
+        try provider.listen(bound.boundSocket, backlog: 8)  // again: still fine
+        XCTAssertFalse(isReadable(bound.donatedFD), "nothing pending")
+        let walked = try provider.walk(root, name("sock")).node
+        defer { provider.close(node: walked) }
+        let client = try provider.connect(walked, socketType: 1)
+        defer { _ = Glibc.close(client) }
+        XCTAssertTrue(isReadable(bound.donatedFD), "a connection is pending")
+        let accepted = try provider.accept(bound.boundSocket)
+        defer { _ = Glibc.close(accepted.fd) }
+        XCTAssertFalse(isReadable(bound.donatedFD), "accepted: nothing pending")
+        XCTAssertEqual(Glibc.write(client, "x", 1), 1)
+        var byte: UInt8 = 0
+        XCTAssertEqual(Glibc.read(accepted.fd, &byte, 1), 1, "the accepted FD is the client's peer")
+    }
+
     /// A listener that never accepts (the sandbox's own, via BindAt): once its
     /// backlog is full, Connect answers EAGAIN instead of waiting.
     func testConnectToAFullBacklogIsEAGAIN() throws {
