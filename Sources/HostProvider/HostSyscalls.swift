@@ -11,6 +11,7 @@ enum Host {
     static let directory = clinux_O_DIRECTORY
     static let closeOnExec = clinux_O_CLOEXEC
     static let nonBlocking = clinux_O_NONBLOCK
+    static let noControllingTTY = O_NOCTTY
     static let atEmptyPath = clinux_AT_EMPTY_PATH
     static let atSymlinkNoFollow = clinux_AT_SYMLINK_NOFOLLOW
     static let atSymlinkFollow = clinux_AT_SYMLINK_FOLLOW

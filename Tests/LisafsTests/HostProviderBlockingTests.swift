@@ -130,4 +130,106 @@ final class HostProviderBlockingTests: XCTestCase {
             XCTAssertEqual(fcntl(fd, F_GETFL) & O_NONBLOCK, 0, "the donated connection is an ordinary blocking socket")
         }
     }
+
+    /// F_SETLEASE (GNU-only, not in Swift's Glibc).
+    static let setLease: Int32 = 1024
+
+    /// A read lease (the sandbox can take one on a file it owns, through the
+    /// FD the gofer donated) makes opening for write wait lease-break-time
+    /// (45 s by default) for the holder. The gofer must answer EAGAIN at once.
+    func testOpeningALeasedFileForWritingIsEAGAIN() throws {
+        try tree.write("leased", "data")
+        let previous = signal(SIGIO, SIG_IGN)  // the lease break is signalled to the holder: us
+        defer { signal(SIGIO, previous) }
+        let holder = Glibc.open(tree.path + "/leased", O_RDONLY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(holder, 0)
+        defer { _ = Glibc.close(holder) }
+        let node = try provider.walk(root, name("leased")).node
+        defer { provider.close(node: node) }
+        func takeLease() throws {
+            guard fcntl(holder, Self.setLease, Int32(F_RDLCK)) == 0 else {
+                throw XCTSkip("cannot take a read lease here (errno \(errno))")
+            }
+        }
+        let provider = provider!
+        let unblock: @Sendable () -> Void = { _ = fcntl(holder, Self.setLease, Int32(F_UNLCK)) }
+        for flags in [O_WRONLY, O_RDWR, O_WRONLY | O_TRUNC] {
+            try takeLease()
+            let error = withDeadline(2, "OpenAt(flags \(flags)) of a leased file", unblock: unblock) {
+                let opened = try provider.open(node, flags: OpenFlags(filtering: UInt32(flags)))
+                provider.close(openFile: opened.openFile)
+                if let fd = opened.donatedFD { _ = Glibc.close(fd) }
+            }
+            XCTAssertEqual(error as? Errno, .EAGAIN, "flags \(flags)")
+        }
+        // SetStat(size) reopens the file for writing too.
+        try takeLease()
+        let truncate = SetStatChanges(mask: StatxMask.size, size: 1)
+        let result = withDeadline(2, "SetStat(size) of a leased file", unblock: unblock) {
+            if let failure = provider.setStat(node, truncate).failure { throw failure }
+        }
+        XCTAssertEqual(result as? Errno, .EAGAIN)
+        // Once the lease is gone, the same opens work, and O_NONBLOCK is the client's choice.
+        unblock()
+        let opened = try provider.open(node, flags: OpenFlags(filtering: UInt32(O_RDWR)))
+        defer {
+            provider.close(openFile: opened.openFile)
+            if let fd = opened.donatedFD { _ = Glibc.close(fd) }
+        }
+        XCTAssertEqual(fcntl(opened.openFile.fd, F_GETFL) & O_NONBLOCK, 0, "the donated description is not left non-blocking")
+    }
+
+    /// An opt-in character device whose pread(2) blocks: /dev/kmsg, once
+    /// every record was read, waits for the next kernel message. The client
+    /// may clear O_NONBLOCK on its donated FD; the gofer's own PRead must
+    /// still not wait. (Most blocking devices — ttys, input — are streams,
+    /// where pread is ESPIPE and never waits, as for FIFOs.)
+    func testCharacterDeviceReadsStayNonBlockingWhateverTheClientDoes() throws {
+        let devices = try HostProvider(rootPath: "/dev", options: .init(allowCharacterDevices: true))
+        let devicesRoot = try devices.mountRoot().node
+        defer { devices.close(node: devicesRoot) }
+        let node = try devices.walk(devicesRoot, name("kmsg")).node
+        defer { devices.close(node: node) }
+        let opened: Opened<HostProvider.OpenFile>
+        do {
+            opened = try devices.open(node, flags: OpenFlags(filtering: UInt32(O_RDONLY)))
+        } catch {
+            throw XCTSkip("cannot open /dev/kmsg here: \(error)")
+        }
+        defer { devices.close(openFile: opened.openFile) }
+        let donated = try XCTUnwrap(opened.donatedFD, "character devices donate an FD to wait on")
+        defer { _ = Glibc.close(donated) }
+        let file = opened.openFile
+        // HostProvider.read fills the buffer with one pread per record until
+        // the next record does not fit (EINVAL) or none is left (EAGAIN).
+        let readRecords: @Sendable () throws -> Void = {
+            var buffer = [UInt8](repeating: 0, count: 8192)
+            _ = try buffer.withUnsafeMutableBytes { try devices.read(file, into: $0, at: 0) }
+        }
+        // Catch up with the log (bounded: the kernel keeps a finite buffer).
+        var drained = false
+        for _ in 0..<1_000_000 {
+            do {
+                try readRecords()
+            } catch let error as Errno where error == .EAGAIN {
+                drained = true
+                break
+            } catch let error as Errno where error == .EINVAL {
+                continue
+            }
+        }
+        XCTAssertTrue(drained, "the gofer reads /dev/kmsg non-blocking")
+        XCTAssertEqual(fcntl(donated, F_SETFL, fcntl(donated, F_GETFL) & ~O_NONBLOCK), 0)
+        let error = withDeadline(2, "PRead of /dev/kmsg with nothing new", unblock: {
+            let kmsg = Glibc.open("/dev/kmsg", O_WRONLY | O_CLOEXEC)
+            // Long records fill the gofer's read buffer in a few rounds.
+            let line = "sealgofer test: unblocking a gofer read " + String(repeating: ".", count: 900) + "\n"
+            _ = Glibc.write(kmsg, line, line.utf8.count)
+            _ = Glibc.close(kmsg)
+        }) {
+            try readRecords()
+        }
+        // EINVAL: a kernel message arrived meanwhile and was read.
+        XCTAssertTrue([Errno.EAGAIN, Errno.EINVAL].contains(error as? Errno), "got \(String(describing: error))")
+    }
 }
