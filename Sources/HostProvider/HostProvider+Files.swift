@@ -86,7 +86,14 @@ extension HostProvider {
         guard let base = buffer.baseAddress else { return 0 }
         var done = 0
         while done < buffer.count {
-            let n = try Host.check { pread(file.fd, base + done, buffer.count - done, off_t(offset) + off_t(done)) }
+            let n: Int
+            do {
+                n = try Host.check { pread(file.fd, base + done, buffer.count - done, off_t(offset) + off_t(done)) }
+            } catch where done > 0 {
+                // Bytes already read are the answer (a device with nothing
+                // more now: EAGAIN; a record too long for what is left: EINVAL).
+                break
+            }
             if n == 0 { break }
             done += n
         }
@@ -98,7 +105,12 @@ extension HostProvider {
         guard let base = buffer.baseAddress else { return 0 }
         var done = 0
         while done < buffer.count {
-            let n = try Host.check { pwrite(file.fd, base + done, buffer.count - done, off_t(offset) + off_t(done)) }
+            let n: Int
+            do {
+                n = try Host.check { pwrite(file.fd, base + done, buffer.count - done, off_t(offset) + off_t(done)) }
+            } catch where done > 0 {
+                break  // report what was written (a full disk after a partial write: ENOSPC next time)
+            }
             if n == 0 { break }
             done += n
         }

@@ -201,21 +201,20 @@ final class HostProviderBlockingTests: XCTestCase {
         defer { _ = Glibc.close(donated) }
         let file = opened.openFile
         // HostProvider.read fills the buffer with one pread per record until
-        // the next record does not fit (EINVAL) or none is left (EAGAIN).
-        let readRecords: @Sendable () throws -> Void = {
+        // the next record does not fit or none is left; it returns what it got.
+        let readRecords: @Sendable () throws -> Int = {
             var buffer = [UInt8](repeating: 0, count: 8192)
-            _ = try buffer.withUnsafeMutableBytes { try devices.read(file, into: $0, at: 0) }
+            return try buffer.withUnsafeMutableBytes { try devices.read(file, into: $0, at: 0) }
         }
+        XCTAssertGreaterThan(try readRecords(), 0, "the kernel log is not empty: records are returned, not lost")
         // Catch up with the log (bounded: the kernel keeps a finite buffer).
         var drained = false
         for _ in 0..<1_000_000 {
             do {
-                try readRecords()
+                _ = try readRecords()
             } catch let error as Errno where error == .EAGAIN {
                 drained = true
                 break
-            } catch let error as Errno where error == .EINVAL {
-                continue
             }
         }
         XCTAssertTrue(drained, "the gofer reads /dev/kmsg non-blocking")
@@ -227,9 +226,9 @@ final class HostProviderBlockingTests: XCTestCase {
             _ = Glibc.write(kmsg, line, line.utf8.count)
             _ = Glibc.close(kmsg)
         }) {
-            try readRecords()
+            _ = try readRecords()
         }
-        // EINVAL: a kernel message arrived meanwhile and was read.
-        XCTAssertTrue([Errno.EAGAIN, Errno.EINVAL].contains(error as? Errno), "got \(String(describing: error))")
+        // No error: a kernel message arrived meanwhile and was read.
+        XCTAssertTrue(error == nil || error as? Errno == .EAGAIN, "got \(String(describing: error))")
     }
 }
