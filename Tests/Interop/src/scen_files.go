@@ -89,7 +89,16 @@ var scenarioDonatedFD = Scenario{
 		if roHost >= 0 {
 			var st unix.Stat_t
 			t.Must(unix.Fstat(roHost, &st), "fstat(donated)")
-			if st.Ino != host.Ino || st.Dev != host.Dev {
+			if t.Sealed() {
+				// SealedProvider donates the plaintext scratch, never the
+				// ciphertext: a different inode, the plaintext size.
+				if st.Ino == host.Ino && st.Dev == host.Dev {
+					t.Errorf("sealed: donated FD is the ciphertext file itself")
+				}
+				if st.Size != 8192 {
+					t.Errorf("sealed: donated FD has size %d, want the plaintext size 8192", st.Size)
+				}
+			} else if st.Ino != host.Ino || st.Dev != host.Dev {
 				t.Errorf("donated FD is not the file: ino %d dev %d, host %d %d", st.Ino, st.Dev, host.Ino, host.Dev)
 			}
 			if m := accessMode(t, roHost); m != unix.O_RDONLY {
@@ -158,6 +167,7 @@ var scenarioPReadPWrite = Scenario{
 	Name: "pread-pwrite",
 	Setup: func(t *T, dir string) {
 		writeHostFile(t, dir+"/existing", pattern(1000, 2))
+		writeHostFile(t, dir+"/untouched", withMarker("imported and never opened"))
 	},
 	Run: func(t *T) {
 		const size = 3 << 20 // larger than one message: exercises client chunking
