@@ -286,7 +286,7 @@ func runScenario(sc Scenario, kind serverKind, base string, opts startOptions, r
 			t.Errorf("offline: %s", f)
 		}
 		res.docNotes = notes
-	} else if snap, _, err := snapshotTree(dir, map[string]string{outsideDir(dir): "$OUTSIDE", dir: "$MOUNT"}, false); err != nil {
+	} else if snap, err := snapshotTree(dir, map[string]string{outsideDir(dir): "$OUTSIDE", dir: "$MOUNT"}, nil); err != nil {
 		t.Errorf("snapshot of the host directory: %v", err)
 	} else {
 		snap.taken = start

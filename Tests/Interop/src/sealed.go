@@ -189,7 +189,8 @@ func (s *sealedStore) offlineChecks(ref *treeSnap) (failures, notes []string) {
 	if strings.Contains(errs, "skipped") {
 		fail("export -r skipped entries:\n%s", indent(strings.TrimSpace(errs), "  "))
 	}
-	got, needles, err := snapshotTree(s.export, map[string]string{s.plain: "$MOUNT", outsideDir(s.plain): "$OUTSIDE"}, true)
+	index := newPlaintextIndex()
+	got, err := snapshotTree(s.export, map[string]string{s.plain: "$MOUNT", outsideDir(s.plain): "$OUTSIDE"}, index)
 	if err != nil {
 		fail("snapshot of the export: %v", err)
 		return failures, notes
@@ -199,8 +200,8 @@ func (s *sealedStore) offlineChecks(ref *treeSnap) (failures, notes []string) {
 		failures = append(failures, f...)
 		notes = append(notes, n...)
 	}
-	needles = append(needles, []byte(plainMarker))
-	failures = append(failures, scanForPlaintext(s.store, needles)...)
+	index.addNeedle([]byte(plainMarker))
+	failures = append(failures, scanForPlaintext(s.store, index)...)
 	if ents, err := os.ReadDir(s.scratch); err != nil {
 		fail("scratch dir: %v", err)
 	} else if len(ents) > 0 {
@@ -214,17 +215,15 @@ func (s *sealedStore) offlineChecks(ref *treeSnap) (failures, notes []string) {
 }
 
 // scanForPlaintext reads every byte of every file under root (symlink targets
-// and entry names too) and reports each needle found.
-func scanForPlaintext(root string, needles [][]byte) (failures []string) {
-	found := map[string]bool{}
+// and entry names too) and reports plaintext from the index found there.
+func scanForPlaintext(root string, index *plaintextIndex) (failures []string) {
+	seen := map[string]bool{}
 	report := func(where string, data []byte) {
-		for _, n := range needles {
-			if bytes.Contains(data, n) {
-				key := where + "\x00" + string(n)
-				if !found[key] {
-					found[key] = true
-					failures = append(failures, fmt.Sprintf("PLAINTEXT in the store: %s contains %q", where, printable(n)))
-				}
+		for _, hit := range index.find(data) {
+			key := where + "\x00" + hit
+			if !seen[key] && len(seen) < 20 {
+				seen[key] = true
+				failures = append(failures, fmt.Sprintf("PLAINTEXT in the store: %s contains \"%s\"", where, hit))
 			}
 		}
 	}
@@ -234,7 +233,7 @@ func scanForPlaintext(root string, needles [][]byte) (failures []string) {
 			return err
 		}
 		rel, _ := filepath.Rel(root, path)
-		if bytes.Contains([]byte(info.Name()), []byte(plainMarker)) {
+		if strings.Contains(info.Name(), plainMarker) {
 			failures = append(failures, fmt.Sprintf("PLAINTEXT marker in a name in the store: %s", rel))
 		}
 		switch {

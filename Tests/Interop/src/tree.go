@@ -34,30 +34,12 @@ type treeSnap struct {
 	links map[string]string
 }
 
-const (
-	needleLen = 32
-	maxNeedle = 256
-)
-
 // snapshotTree records root. Symlink targets have each prefix in subst
 // replaced by its token, so that trees of different runs compare. With
-// collectNeedles it also returns windows of file contents to look for in a
-// store (see scanForPlaintext).
-func snapshotTree(root string, subst map[string]string, collectNeedles bool) (*treeSnap, [][]byte, error) {
+// index non-nil, every regular file's contents are added to it (see
+// plaintextIndex) for the store scan.
+func snapshotTree(root string, subst map[string]string, index *plaintextIndex) (*treeSnap, error) {
 	snap := &treeSnap{taken: time.Now(), entries: map[string]*treeEntry{}, links: map[string]string{}}
-	var needles [][]byte
-	seen := map[string]bool{}
-	addNeedle := func(w []byte) {
-		distinct := map[byte]bool{}
-		for _, c := range w {
-			distinct[c] = true
-		}
-		if len(distinct) < 5 || seen[string(w)] || len(needles) >= maxNeedle {
-			return
-		}
-		seen[string(w)] = true
-		needles = append(needles, append([]byte(nil), w...))
-	}
 	// Longest prefixes first, so "$OUTSIDE" wins over "$MOUNT" for dir-outside.
 	prefixes := make([]string, 0, len(subst))
 	for p := range subst {
@@ -86,13 +68,8 @@ func snapshotTree(root string, subst map[string]string, collectNeedles bool) (*t
 			if st.Nlink > 1 {
 				byIno[st.Ino] = append(byIno[st.Ino], rel)
 			}
-			if collectNeedles && len(data) >= 8 {
-				w := min(needleLen, len(data))
-				for _, off := range []int{0, len(data)/2 - w/2, len(data) - w} {
-					if off >= 0 && off+w <= len(data) {
-						addNeedle(data[off : off+w])
-					}
-				}
+			if index != nil {
+				index.add(data)
 			}
 		case unix.S_IFLNK:
 			target, err := os.Readlink(path)
@@ -120,7 +97,7 @@ func snapshotTree(root string, subst map[string]string, collectNeedles bool) (*t
 		return nil
 	}
 	if err := walk("."); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for _, paths := range byIno {
 		if len(paths) < 2 {
@@ -132,7 +109,7 @@ func snapshotTree(root string, subst map[string]string, collectNeedles bool) (*t
 			snap.links[p] = group
 		}
 	}
-	return snap, needles, nil
+	return snap, nil
 }
 
 func typeName(t uint32) string {
