@@ -23,6 +23,7 @@ var allScenarios = []Scenario{
 	scenarioCreate,
 	scenarioDonatedFD,
 	scenarioPReadPWrite,
+	scenarioLargeFile,
 	scenarioAllocate,
 	scenarioFlush,
 	scenarioFSync,

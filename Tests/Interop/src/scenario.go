@@ -23,6 +23,8 @@ type Scenario struct {
 	Readonly bool                   // mount the server read-only
 	Setup    func(t *T, dir string) // populate the host directory before mounting
 	Run      func(t *T)
+	// SealedArgs are extra `sealgofer serve` arguments for the sealed store.
+	SealedArgs []string
 }
 
 // T is the per-(scenario, server) test context.
@@ -251,6 +253,7 @@ func runScenario(sc Scenario, kind serverKind, base string, opts startOptions, r
 	}
 	opts.readonly = sc.Readonly
 	opts.sealed = sealed
+	opts.sealedArgs = sc.SealedArgs
 	s, err := startSession(kind, dir, opts)
 	if err != nil {
 		res.failures = []string{err.Error()}

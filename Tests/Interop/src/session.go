@@ -60,6 +60,7 @@ type startOptions struct {
 	readonly     bool
 	sealgoferBin string
 	sealed       *sealedStore // the store to serve (kindSealed)
+	sealedArgs   []string     // extra serve arguments (kindSealed)
 }
 
 // startSession starts a server of the given kind on dir and mounts it.
@@ -132,6 +133,7 @@ func (s *Session) spawnSealgofer(serverFD int, dir string, opts startOptions) er
 		}
 		args = []string{"serve", "--fd", "3", "--store", opts.sealed.store, "--key-file", opts.sealed.keyFile,
 			"--scratch", opts.sealed.scratch}
+		args = append(args, opts.sealedArgs...)
 	}
 	if opts.readonly {
 		args = append(args, "--readonly")
