@@ -267,6 +267,9 @@ func runScenario(sc Scenario, kind serverKind, base string, opts startOptions, r
 		if !sc.Readonly {
 			protect(t, func() { writeMarkerFile(t) })
 		}
+		if sealed != nil {
+			protect(t, func() { sealed.recordClientTree(t) })
+		}
 	}()
 	select {
 	case <-done:

@@ -8,10 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Sealed mode: every scenario also runs against `sealgofer serve --store S
@@ -47,6 +50,9 @@ type sealedStore struct {
 	export  string
 
 	importSkipped []string // entries `sealgofer import` reported as skipped
+	// lastSeen is what the client saw of every path at the end of the run
+	// (recordClientTree); the store must still say so after the restart.
+	lastSeen map[string]unix.Stat_t
 
 	cpuMu  sync.Mutex
 	cpuCLI time.Duration // CPU time of the offline CLI commands
@@ -200,6 +206,7 @@ func (s *sealedStore) offlineChecks(ref *treeSnap) (failures, notes []string) {
 		failures = append(failures, f...)
 		notes = append(notes, n...)
 	}
+	failures = append(failures, diffLastSeen(s.lastSeen, got)...)
 	index.addNeedle([]byte(plainMarker))
 	failures = append(failures, scanForPlaintext(s.store, index)...)
 	if ents, err := os.ReadDir(s.scratch); err != nil {
@@ -212,6 +219,77 @@ func (s *sealedStore) offlineChecks(ref *treeSnap) (failures, notes []string) {
 		fail("scratch dir %s not empty after the server exited: %v", s.scratch, names)
 	}
 	return failures, notes
+}
+
+// recordClientTree stats every path of the mount through the client at the
+// end of a sealed run.
+func (s *sealedStore) recordClientTree(t *T) {
+	seen := map[string]unix.Stat_t{}
+	var walk func(rel string)
+	walk = func(rel string) {
+		st, err := t.View.Lstat(rel)
+		if err != nil {
+			t.Errorf("end-of-run client tree: stat %s: %s", rel, errnoName(err))
+			return
+		}
+		seen[rel] = st
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return
+		}
+		names, err := t.View.Names(rel)
+		if err != nil {
+			t.Errorf("end-of-run client tree: list %s: %s", rel, errnoName(err))
+			return
+		}
+		for _, n := range names {
+			walk(filepath.Join(rel, n))
+		}
+	}
+	walk(".")
+	s.lastSeen = seen
+}
+
+// diffLastSeen compares what the client last saw with the export: the
+// server's exit and a reopen of the store must not change a type, mode, size,
+// link count or mtime.
+func diffLastSeen(seen map[string]unix.Stat_t, got *treeSnap) (failures []string) {
+	if seen == nil {
+		return nil
+	}
+	paths := make([]string, 0, len(seen))
+	for p := range seen {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		c := seen[p]
+		g, ok := got.entries[p]
+		if !ok {
+			failures = append(failures, fmt.Sprintf("client saw %s at the end of the run, the export lacks it", p))
+			continue
+		}
+		typ := c.Mode & unix.S_IFMT
+		var diffs []string
+		if g.typ != typ {
+			diffs = append(diffs, fmt.Sprintf("type %s, client saw %s", typeName(g.typ), typeName(typ)))
+		}
+		if typ != unix.S_IFLNK && g.perm != c.Mode&07777 {
+			diffs = append(diffs, fmt.Sprintf("mode %#o, client saw %#o", g.perm, c.Mode&07777))
+		}
+		if typ != unix.S_IFDIR && g.size != c.Size {
+			diffs = append(diffs, fmt.Sprintf("size %d, client saw %d", g.size, c.Size))
+		}
+		if typ == unix.S_IFREG && uint64(len(strings.Split(got.links[p], " = "))) != c.Nlink && !(got.links[p] == "" && c.Nlink == 1) {
+			diffs = append(diffs, fmt.Sprintf("hard links {%s}, client saw nlink %d", got.links[p], c.Nlink))
+		}
+		if g.mtime != c.Mtim {
+			diffs = append(diffs, fmt.Sprintf("mtime %d.%09d, client saw %d.%09d", g.mtime.Sec, g.mtime.Nsec, c.Mtim.Sec, c.Mtim.Nsec))
+		}
+		if len(diffs) > 0 {
+			failures = append(failures, fmt.Sprintf("export %s: %s (last seen through the client before the server exited)", p, strings.Join(diffs, ", ")))
+		}
+	}
+	return failures
 }
 
 // scanForPlaintext reads every byte of every file under root (symlink targets
