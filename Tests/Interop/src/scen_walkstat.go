@@ -5,6 +5,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -177,6 +178,9 @@ var scenarioStat = Scenario{
 		// FStat through an open FD, and no stale caching: a host-side change
 		// must be visible on the next FStat.
 		cfd := t.WalkFD("f")
+		var before linux.Statx
+		t.Must(cfd.StatTo(t.Ctx, &before), "FStat(f) before open")
+		time.Sleep(20 * time.Millisecond)
 		ofd, hostFD := t.Open(cfd, unix.O_RDONLY)
 		if hostFD >= 0 {
 			unix.Close(hostFD)
@@ -184,6 +188,11 @@ var scenarioStat = Scenario{
 		var st linux.Statx
 		t.Must(ofd.StatTo(t.Ctx, &st), "FStat(open FD)")
 		t.CheckStatMatchesHost("FStat(open FD of f)", &st, "f")
+		// Opening for reading changes nothing: not the mtime, not the ctime.
+		if st.Mtime != before.Mtime || st.Ctime != before.Ctime {
+			t.Errorf("OpenAt(O_RDONLY) moved the times: mtime %d.%09d -> %d.%09d, ctime %d.%09d -> %d.%09d",
+				before.Mtime.Sec, before.Mtime.Nsec, st.Mtime.Sec, st.Mtime.Nsec, before.Ctime.Sec, before.Ctime.Nsec, st.Ctime.Sec, st.Ctime.Nsec)
+		}
 		t.HostWrite("f", []byte("grown by the host"))
 		t.Must(cfd.StatTo(t.Ctx, &st), "FStat(f) after host write")
 		t.CheckStatMatchesHost("FStat(f) after host write", &st, "f")
