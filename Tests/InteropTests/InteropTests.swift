@@ -48,7 +48,7 @@ final class InteropTests: XCTestCase {
             arguments += ["--sealgofer", bin.path]
         }
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("sealgofer-interop-\(getpid()).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
         let logHandle = try FileHandle(forWritingTo: log)
 
