@@ -173,7 +173,7 @@ func diffTrees(ref, got *treeSnap) (failures, notes []string) {
 		switch r.typ {
 		case unix.S_IFREG:
 			if g.size != r.size || g.sum != r.sum {
-				fail("export %s: %d bytes starting %q, passthrough %d bytes starting %q", p, g.size, printable(g.head), r.size, printable(r.head))
+				fail("export %s: %d bytes starting \"%s\", passthrough %d bytes starting \"%s\"", p, g.size, printable(g.head), r.size, printable(r.head))
 			}
 			if gl, rl := got.links[p], ref.links[p]; gl != rl {
 				fail("export %s hard links {%s}, passthrough {%s}", p, gl, rl)
