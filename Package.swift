@@ -77,6 +77,8 @@ let package = Package(
                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
         .testTarget(name: "InteropTests", dependencies: []),
+        // Real gVisor sandboxes on an encrypted mount (runs Tests/Sandbox/run; needs root, runsc, go).
+        .testTarget(name: "SandboxTests", dependencies: ["sealgofer"]),
     ],
     swiftLanguageModes: [.v5]
 )

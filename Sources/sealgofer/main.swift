@@ -12,7 +12,9 @@ struct Sealgofer: ParsableCommand {
             ServeCommand.self,
             InitCommand.self, ImportCommand.self, ExportCommand.self,
             VerifyCommand.self, InfoCommand.self,
+            RunCommand.self,
             DebugCommitLoopCommand.self, DebugBenchCommand.self,
+            DebugNamespaceLoopCommand.self,
         ]
     )
 }
