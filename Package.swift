@@ -49,10 +49,15 @@ let package = Package(
         ),
         // Child process for HardeningTests: applies one hardening step, then probes it.
         .executableTarget(name: "hardening-probe", dependencies: ["Hardening"]),
+        // Serves data/ of a sealed store: plaintext scratch files donated to the client, sealed on commit.
+        .target(
+            name: "SealedProvider",
+            dependencies: ["Lisafs", "SealedStore", "CLinux", "CSodium", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "sealgofer",
             dependencies: [
-                "Lisafs", "HostProvider", "SealedStore", "CLinux",
+                "Lisafs", "HostProvider", "SealedStore", "SealedProvider", "CLinux",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -61,6 +66,8 @@ let package = Package(
         .testTarget(name: "HardeningTests", dependencies: ["Hardening", "hardening-probe"]),
         .testTarget(name: "HostileClientTests", dependencies: ["Lisafs"]),
         // Depends on the executable so CLI tests (verify exit codes, the SIGKILL crash test) can run it.
+        .testTarget(name: "SealedProviderTests", dependencies: ["SealedProvider", "SealedStore", "Lisafs", "CLinux", "sealgofer",
+                                                            .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
     ],
     swiftLanguageModes: [.v5]

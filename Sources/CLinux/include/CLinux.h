@@ -7,4 +7,5 @@
 #include "clinux_futex.h"
 #include "clinux_socket.h"
 #include "clinux_store.h"
+#include "clinux_scratch.h"
 #endif

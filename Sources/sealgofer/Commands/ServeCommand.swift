@@ -3,6 +3,7 @@ import Glibc
 import HostProvider
 import Lisafs
 import Logging
+import SealedProvider
 
 /// `sealgofer serve`: serve a tree over lisafs, either on one inherited
 /// connected socket (`--fd N`, exits when the client goes away) or on a
@@ -21,10 +22,22 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("passthrough"), help: "Serve this host directory as is (plaintext).")
     var passthroughDirectory: String?
 
-    // The encrypted provider plugs in here: `--store DIR` will build a
-    // SealedProvider and hand it to `serve(provider:)` below.
-    @Option(name: .customLong("store"), help: "Serve an encrypted store (not available yet).")
+    @Option(name: .customLong("store"), help: "Serve data/ of a sealed store (needs --key-file or --passphrase-file).")
     var storeDirectory: String?
+
+    @OptionGroup var key: KeyOptions
+
+    @Option(name: .customLong("scratch"), help: "Directory for plaintext scratch files (default: private, under /dev/shm).")
+    var scratchDirectory: String?
+
+    @Option(name: .customLong("scratch-limit"), help: "Scratch bytes before unused scratches are evicted and opens use RPCs (e.g. 1G).")
+    var scratchLimit: String = "1G"
+
+    @Option(name: .customLong("donate-limit"), help: "Files above this size are served through RPCs, without a scratch (e.g. 64M).")
+    var donateLimit: String = "64M"
+
+    @Option(name: .customLong("commit-interval"), help: "Seconds between commits of open dirty files (0: only on Flush/FSync/Close).")
+    var commitInterval: Double = 5
 
     @Flag(name: .customLong("readonly"), help: "Refuse every modification (EROFS).")
     var readonly = false
@@ -41,6 +54,12 @@ struct ServeCommand: ParsableCommand {
         }
         if let connectionFD, connectionFD < 0 { throw ValidationError("--fd must be a file descriptor number") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+        if storeDirectory == nil && (key.keyFile != nil || key.passphraseFile != nil || scratchDirectory != nil) {
+            throw ValidationError("--key-file, --passphrase-file and --scratch need --store")
+        }
+        if ByteSize.parse(scratchLimit) == nil { throw ValidationError("bad --scratch-limit \(scratchLimit)") }
+        if ByteSize.parse(donateLimit) == nil { throw ValidationError("bad --donate-limit \(donateLimit)") }
+        guard commitInterval >= 0, commitInterval.isFinite else { throw ValidationError("bad --commit-interval") }
     }
 
     func run() throws {
@@ -50,9 +69,23 @@ struct ServeCommand: ParsableCommand {
         if let passthroughDirectory {
             let provider = try HostProvider(rootPath: passthroughDirectory, logger: logger)
             try serve(provider: provider, logger: logger)
-        } else {
-            logger.error("--store is not implemented yet")
-            throw ExitCode(2)
+        } else if let storeDirectory {
+            StoreServing.blockTerminationSignals()
+            var options = SealedProvider.Options()
+            options.readonly = readonly
+            options.scratchDirectory = scratchDirectory
+            options.scratchLimit = ByteSize.parse(scratchLimit) ?? options.scratchLimit
+            options.donateLimit = ByteSize.parse(donateLimit) ?? options.donateLimit
+            options.commitInterval = commitInterval
+            let provider: SealedProvider
+            do {
+                provider = try StoreServing.makeProvider(storePath: storeDirectory, key: try key.load(), options: options, logger: logger)
+            } catch {
+                throw ExitStatus.report(error)
+            }
+            StoreServing.commitOnSignals(provider, logger: logger)
+            defer { provider.shutdown() }
+            try serve(provider: provider, logger: logger)
         }
     }
 

@@ -1,0 +1,43 @@
+import Lisafs
+
+/// Committed plaintext sizes of files that have no scratch, so that Walk and
+/// FStat of a file cost one statx once its header and sidecar have been read.
+///
+/// An entry is valid while the ciphertext's length and times are unchanged; the
+/// provider also drops it on every commit and on removal of the file's last link
+/// (only this process writes the store: it holds the store's lock).
+final class PlaintextSizeCache: @unchecked Sendable {
+    private struct Entry {
+        var ciphertextSize: UInt64
+        var mtime: StatxTimestamp
+        var ctime: StatxTimestamp
+        var plaintextSize: UInt64
+    }
+
+    private let lock = Mutex()
+    private var entries: [InodeKey: Entry] = [:]
+    private let capacity: Int
+
+    init(capacity: Int = 1 << 16) { self.capacity = capacity }
+
+    func lookup(_ key: InodeKey, ciphertext: Statx) -> UInt64? {
+        lock.locked {
+            guard let e = entries[key], e.ciphertextSize == ciphertext.size, e.mtime == ciphertext.mtime,
+                  e.ctime == ciphertext.ctime else { return nil }
+            return e.plaintextSize
+        }
+    }
+
+    func store(_ key: InodeKey, ciphertext: Statx, plaintextSize: UInt64) {
+        lock.locked {
+            // A crude bound: forgetting everything costs one header read per file later.
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = Entry(ciphertextSize: ciphertext.size, mtime: ciphertext.mtime, ctime: ciphertext.ctime,
+                                 plaintextSize: plaintextSize)
+        }
+    }
+
+    func remove(_ key: InodeKey) {
+        _ = lock.locked { entries.removeValue(forKey: key) }
+    }
+}

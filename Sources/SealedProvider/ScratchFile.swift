@@ -1,0 +1,167 @@
+import CLinux
+import Dispatch
+import Glibc
+import Lisafs
+import SealedStore
+
+/// The plaintext copy of one file that the client reads and writes directly
+/// through donated FDs, and what is known about its last commit.
+///
+/// Change detection: `digests[i]` is the change digest of committed chunk i;
+/// `recorded` is the scratch's (size, ctime) when its content last equalled the
+/// committed content. Every write through any FD of the scratch moves its ctime
+/// (which the client cannot set back), so an unchanged (size, ctime) means
+/// nothing to commit — unless the record is *racy*: taken in the same clock tick
+/// as a write, whose successor in that tick would keep the ctime. Racy records,
+/// and writes through shared mappings (which on tmpfs do not touch ctime at all),
+/// are caught by a full scan: every chunk hashed and compared.
+final class ScratchFile {
+    let fd: Int32
+    let chunkSize: Int
+    var digests: [ChangeDigest]
+    /// Plaintext size the digests describe (the file's committed size).
+    var committedSize: UInt64
+    private var recordedSize: Int64 = -1
+    private var recordedCtime = timespec()
+    private(set) var isRacy = true
+
+    /// The outcome of reading the scratch: what differs from the commit.
+    struct Scan {
+        var size: UInt64
+        var changes: [ChunkChange]
+        var digests: [ChangeDigest]
+        var stat: stat
+        var sampledAfterStat: Int64
+        var hadShortRead: Bool
+        var isEmpty: Bool { changes.isEmpty }
+    }
+
+    private init(fd: Int32, chunkSize: Int, digests: [ChangeDigest], committedSize: UInt64) {
+        self.fd = fd
+        self.chunkSize = chunkSize
+        self.digests = digests
+        self.committedSize = committedSize
+    }
+
+    /// A scratch holding the committed plaintext of `sealed` (or nothing when
+    /// `empty`), with the ciphertext's atime/mtime. Digests are computed only when
+    /// a `digester` is given (readonly mounts never commit).
+    static func create(space: ScratchSpace, sealed: SealedFile, digester: ChangeDigester?, empty: Bool,
+                       ciphertextTimes: (atime: timespec, mtime: timespec)?, fineTimestamps: Bool) throws -> ScratchFile {
+        let fd = try space.create()
+        do {
+            let c = UInt64(sealed.chunkSize)
+            var digests: [ChangeDigest] = []
+            if !empty {
+                let n = sealed.chunkCount
+                digests.reserveCapacity(Int(n))
+                try sealed.readChunks(0..<n) { index, plain in
+                    try Sys.writeFully(fd, plain, at: index * c)
+                    if let digester { digests.append(digester.digest(plain)) }
+                }
+            }
+            if let times = ciphertextTimes {
+                try Sys.setTimes(fd, atime: times.atime, mtime: times.mtime)
+            }
+            let scratch = ScratchFile(fd: fd, chunkSize: sealed.chunkSize, digests: digests, committedSize: sealed.committedSize)
+            let st = try Sys.fstat(fd)
+            scratch.record(st, sampledAfterStat: clinux_coarse_realtime_ns(), fineTimestamps: fineTimestamps, shortRead: false)
+            return scratch
+        } catch {
+            Sys.close(fd)
+            throw error
+        }
+    }
+
+    /// True when `st` shows no write since the last record (and the record is not racy).
+    func isUnchanged(_ st: stat) -> Bool {
+        !isRacy && Int64(st.st_size) == recordedSize
+            && st.st_ctim.tv_sec == recordedCtime.tv_sec && st.st_ctim.tv_nsec == recordedCtime.tv_nsec
+    }
+
+    /// Reads the whole scratch, hashing each chunk (on up to `parallelism`
+    /// threads) and collecting the chunks whose digest differs from the commit.
+    func scan(digester: ChangeDigester, parallelism: Int) throws -> Scan {
+        let st = try Sys.fstat(fd)
+        let sampled = clinux_coarse_realtime_ns()
+        let size = UInt64(max(0, st.st_size))
+        let c = UInt64(chunkSize)
+        let count = Int((size + c - 1) / c)
+        var newDigests = [ChangeDigest](repeating: ChangeDigest(low: 0, high: 0), count: count)
+        var changes: [ChunkChange] = []
+        var shortRead = false
+        // Runs of up to 8 MiB: few system calls, bounded memory.
+        let runChunks = max(1, (8 << 20) / chunkSize)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: runChunks * chunkSize, alignment: 64)
+        defer { buffer.deallocate() }
+        var first = 0
+        while first < count {
+            let last = min(count, first + runChunks)
+            let start = UInt64(first) * c
+            let bytes = Int(min(size, UInt64(last) * c) - start)
+            let window = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<bytes])
+            let got = try Sys.readFully(fd, window, at: start)
+            if got < bytes {
+                // Truncated under us: what is missing reads as zeros, and the
+                // record is marked racy so the next check scans again.
+                shortRead = true
+                UnsafeMutableRawBufferPointer(rebasing: window[got...]).initializeMemory(as: UInt8.self, repeating: 0)
+            }
+            let chunks = last - first
+            newDigests.withUnsafeMutableBufferPointer { buffer in
+                let out = buffer
+                let hashOne = { (k: Int) in
+                    let lo = k * self.chunkSize
+                    let hi = min(bytes, lo + self.chunkSize)
+                    out[first + k] = digester.digest(UnsafeRawBufferPointer(rebasing: window[lo..<hi]))
+                }
+                let workers = min(parallelism, chunks)
+                if workers > 1 {
+                    DispatchQueue.concurrentPerform(iterations: workers) { w in
+                        var k = w
+                        while k < chunks { hashOne(k); k += workers }
+                    }
+                } else {
+                    for k in 0..<chunks { hashOne(k) }
+                }
+            }
+            for k in 0..<chunks {
+                let index = first + k
+                if index < digests.count && digests[index] == newDigests[index] { continue }
+                let lo = k * chunkSize
+                let hi = min(bytes, lo + chunkSize)
+                changes.append(ChunkChange(index: UInt64(index), plaintext: Array(UnsafeRawBufferPointer(rebasing: window[lo..<hi]))))
+            }
+            first = last
+        }
+        return Scan(size: size, changes: changes, digests: newDigests, stat: st, sampledAfterStat: sampled, hadShortRead: shortRead)
+    }
+
+    /// The scan's content is now the committed content.
+    func accept(_ scan: Scan, fineTimestamps: Bool) {
+        digests = scan.digests
+        committedSize = scan.size
+        record(scan.stat, sampledAfterStat: scan.sampledAfterStat, fineTimestamps: fineTimestamps, shortRead: scan.hadShortRead)
+    }
+
+    /// Replaces what is known about the commit (after reopening the store file).
+    func resetCommitted(digests: [ChangeDigest], size: UInt64) {
+        self.digests = digests
+        committedSize = size
+        isRacy = true
+    }
+
+    /// Forces the next check to scan (the caller changed the scratch itself, or a
+    /// commit failed).
+    func invalidateRecord() { isRacy = true }
+
+    /// Remembers `st` as the state matching the commit. A write later than the
+    /// read that follows the fstat happens at a clock tick ≥ `sampledAfterStat`;
+    /// if that is past the recorded ctime, such a write must change the ctime.
+    private func record(_ st: stat, sampledAfterStat: Int64, fineTimestamps: Bool, shortRead: Bool) {
+        recordedSize = Int64(st.st_size)
+        recordedCtime = st.st_ctim
+        let ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+        isRacy = shortRead || !(fineTimestamps || sampledAfterStat > ctime)
+    }
+}

@@ -1,0 +1,159 @@
+import CLinux
+import Glibc
+import Lisafs
+import SealedStore
+
+/// Opening files and operations on open files.
+extension SealedProvider {
+    public func open(_ node: Node, flags: OpenFlags) throws -> Opened<OpenFile> {
+        switch node.fileType {
+        case FileType.directory:
+            let fd = try context.reopen(node.fd, flags: O_RDONLY | Sys.directory)
+            return Opened(openFile: OpenFile(kind: .directory(fd: fd), flags: flags), donatedFD: nil)
+        case FileType.regular:
+            let entry = try acquire(node)
+            do {
+                let donated: Int32? = try entry.lock.locked {
+                    if case .scratch = entry.mode { context.statistics.update { $0.scratchReuses += 1 } }
+                    return try entry.openLocked(flags: flags)
+                }
+                return Opened(openFile: OpenFile(kind: .file(entry), flags: flags), donatedFD: donated)
+            } catch {
+                release(entry)
+                throw Errno.fromStore(error)
+            }
+        case FileType.socket:
+            throw Errno.ENXIO
+        default:
+            // Nothing else is created in a store; anything found there stays closed.
+            throw Errno.EPERM
+        }
+    }
+
+    public func openCreate(in dir: Node, _ name: FileName, attributes: CreateAttributes,
+                           flags: OpenFlags) throws -> CreatedOpen<Node, OpenFile> {
+        let file = try createSealedFile(in: dir, name, attributes: attributes)
+        var node: Node? = nil
+        var entry: SealedInode? = nil
+        var adopted = false
+        do {
+            let created = try makeNode(pathFD: try context.reopen(file.fileDescriptor, flags: Sys.openPath))
+            node = created.node
+            context.sizes.store(created.node.key, ciphertext: created.stat, plaintextSize: 0)
+            let inode = try context.registry.acquire(created.node.key, context: context) { try Sys.dup(created.node.fd) }
+            entry = inode
+            let donated: Int32? = try inode.lock.locked {
+                inode.adoptCreatedLocked(file)
+                adopted = true
+                return try inode.openLocked(flags: flags)
+            }
+            return CreatedOpen(node: created.node, stat: created.stat, openFile: OpenFile(kind: .file(inode), flags: flags),
+                               donatedFD: donated)
+        } catch {
+            // Nothing may remain: the name, the sidecar, the handles.
+            let id = file.id
+            name.withCString { _ = unlinkat(dir.fd, $0, 0) }
+            if let entry {
+                entry.lock.locked { entry.isUnlinked = true }
+                release(entry)
+            }
+            if !adopted { file.close() }
+            try? store.removeFile(id)
+            if let node { Sys.close(node.fd) }
+            throw Errno.fromStore(error)
+        }
+    }
+
+    public func read(_ file: OpenFile, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        guard case .file(let entry) = file.kind else { throw Errno.EISDIR }
+        guard offset <= UInt64(Int64.max) else { throw Errno.EINVAL }
+        return try entry.lock.locked { try entry.readLocked(into: buffer, at: offset) }
+    }
+
+    public func write(_ file: OpenFile, from buffer: UnsafeRawBufferPointer, at offset: UInt64) throws -> Int {
+        guard case .file(let entry) = file.kind else { throw Errno.EISDIR }
+        guard offset <= UInt64(Int64.max) else { throw Errno.EINVAL }
+        return try entry.lock.locked { try entry.writeLocked(from: buffer, at: offset) }
+    }
+
+    /// Seals what changed; costs one fstat when nothing did.
+    public func flush(_ file: OpenFile) throws {
+        guard case .file(let entry) = file.kind else { return }
+        try entry.lock.locked { try entry.commitLocked(.flush) }
+    }
+
+    /// Seals what changed and makes every commit of the file durable.
+    public func fsync(_ file: OpenFile) throws {
+        switch file.kind {
+        case .directory(let fd):
+            try Sys.check { Glibc.fsync(fd) }
+        case .file(let entry):
+            try entry.lock.locked { try entry.commitLocked(.fsync) }
+        }
+    }
+
+    public func allocate(_ file: OpenFile, mode: UInt64, offset: UInt64, length: UInt64) throws {
+        guard case .file(let entry) = file.kind else { throw Errno.EISDIR }
+        try entry.lock.locked { try entry.allocateLocked(mode: mode, offset: offset, length: length) }
+    }
+
+    public func close(openFile: OpenFile) {
+        switch openFile.kind {
+        case .directory(let fd):
+            Sys.close(fd)
+        case .file(let entry):
+            entry.lock.locked { entry.closeOpenLocked() }
+            release(entry)
+        }
+    }
+
+    /// Reads host records with a buffer no larger than the remaining budget, so
+    /// the directory position never skips an entry.
+    public func getdents(_ dir: OpenFile, byteBudget: Int, restart: Bool) throws -> [DirectoryEntry] {
+        guard case .directory(let fd) = dir.kind else { throw Errno.ENOTDIR }
+        return try dir.streamLock.locked {
+            if restart { try Sys.check { lseek(fd, 0, SEEK_SET) } }
+            // data/ holds no mount points: every entry is on the directory's device.
+            let device = try Sys.statx(fd)
+            var entries: [DirectoryEntry] = []
+            var used = 0
+            var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+            while used < byteBudget {
+                let size = min(buffer.count, byteBudget - used)
+                let n: Int
+                do {
+                    n = try buffer.withUnsafeMutableBytes { raw in try Sys.check { clinux_getdents64(fd, raw.baseAddress, size) } }
+                } catch let error as Errno where error == .EINVAL {
+                    break   // the next record does not fit the remaining budget
+                }
+                if n == 0 { break }
+                used += n
+                parseDirents(buffer, count: n) { entry in
+                    var entry = entry
+                    entry.devMajor = device.devMajor
+                    entry.devMinor = device.devMinor
+                    entries.append(entry)
+                }
+            }
+            return entries
+        }
+    }
+
+    /// Walks `count` bytes of linux_dirent64 records, bounds-checking each.
+    private func parseDirents(_ buffer: [UInt8], count: Int, _ emit: (DirectoryEntry) -> Void) {
+        buffer.withUnsafeBytes { raw in
+            var position = 0
+            let headerSize = 19  // d_ino 8, d_off 8, d_reclen 2, d_type 1
+            while position + headerSize <= count {
+                let ino = raw.loadUnaligned(fromByteOffset: position, as: UInt64.self)
+                let offset = raw.loadUnaligned(fromByteOffset: position + 8, as: UInt64.self)
+                let length = Int(raw.loadUnaligned(fromByteOffset: position + 16, as: UInt16.self))
+                let type = raw[position + 18]
+                guard length >= headerSize, position + length <= count else { return }
+                let name = Array(raw[(position + headerSize)..<(position + length)].prefix { $0 != 0 })
+                emit(DirectoryEntry(name: name, ino: ino, offset: offset, type: type))
+                position += length
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import CLinux
+import Glibc
+import Lisafs
+
+/// Throwing wrappers for the Linux calls the provider makes. Every call is
+/// relative to an FD; no client-supplied path is ever resolved from "/".
+enum Sys {
+    static let openPath = clinux_O_PATH
+    static let noFollow = clinux_O_NOFOLLOW
+    static let directory = clinux_O_DIRECTORY
+    static let closeOnExec = clinux_O_CLOEXEC
+    static let nonBlocking = clinux_O_NONBLOCK
+    static let atEmptyPath = clinux_AT_EMPTY_PATH
+    static let atSymlinkNoFollow = clinux_AT_SYMLINK_NOFOLLOW
+    static let atSymlinkFollow = clinux_AT_SYMLINK_FOLLOW
+    static let atRemoveDir = clinux_AT_REMOVEDIR
+
+    /// Runs a call returning -1/errno, retrying on EINTR.
+    @discardableResult
+    static func check<T: BinaryInteger>(_ call: () -> T) throws -> T {
+        while true {
+            let result = call()
+            if result >= 0 { return result }
+            let err = errno
+            if err == EINTR { continue }
+            throw Errno(err)
+        }
+    }
+
+    static func close(_ fd: Int32) {
+        if fd >= 0 { _ = Glibc.close(fd) }
+    }
+
+    /// openat(dirFD, name, flags | O_CLOEXEC | O_NOFOLLOW, mode).
+    static func openAt(_ dirFD: Int32, _ name: FileName, flags: Int32, mode: UInt32 = 0) throws -> Int32 {
+        try name.withCString { cName in
+            try check { clinux_openat(dirFD, cName, flags | closeOnExec | noFollow, mode) }
+        }
+    }
+
+    static func dup(_ fd: Int32) throws -> Int32 {
+        try check { clinux_fcntl_int(fd, F_DUPFD_CLOEXEC, 0) }
+    }
+
+    /// statx of the file `fd` refers to (not following a symlink it refers to).
+    static func statx(_ fd: Int32) throws -> Statx {
+        var raw = clinux_statx()
+        try check { clinux_statx(fd, "", atEmptyPath | atSymlinkNoFollow, clinux_STATX_BASIC_STATS | clinux_STATX_BTIME, &raw) }
+        return Statx(raw)
+    }
+
+    static func fstat(_ fd: Int32) throws -> stat {
+        var st = stat()
+        try check { Glibc.fstat(fd, &st) }
+        return st
+    }
+
+    /// pread until `buffer` is full or end of file; returns the count read.
+    static func readFully(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
+        guard let base = buffer.baseAddress else { return 0 }
+        guard offset <= UInt64(Int64.max) else { throw Errno.EINVAL }
+        var done = 0
+        while done < buffer.count {
+            let n = try check { pread(fd, base + done, buffer.count - done, off_t(offset) + off_t(done)) }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
+    /// pwrite all of `buffer` (a zero-length write count is reported as EIO).
+    static func writeFully(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        guard let base = buffer.baseAddress else { return }
+        guard offset <= UInt64(Int64.max) else { throw Errno.EFBIG }
+        var done = 0
+        while done < buffer.count {
+            let n = try check { pwrite(fd, base + done, buffer.count - done, off_t(offset) + off_t(done)) }
+            if n == 0 { throw Errno.EIO }
+            done += n
+        }
+    }
+
+    static func truncate(_ fd: Int32, to size: UInt64) throws {
+        guard size <= UInt64(Int64.max) else { throw Errno.EFBIG }
+        try check { ftruncate(fd, off_t(size)) }
+    }
+
+    /// Sets atime/mtime of `fd` (any FD, O_PATH included).
+    static func setTimes(_ fd: Int32, atime: timespec, mtime: timespec) throws {
+        try check {
+            clinux_futimens_empty_path(fd, 1, Int64(atime.tv_sec), Int64(atime.tv_nsec), 1, Int64(mtime.tv_sec), Int64(mtime.tv_nsec))
+        }
+    }
+}
+
+extension Statx {
+    init(_ raw: clinux_statx) {
+        self.init(
+            mask: raw.mask, blksize: raw.blksize, attributes: raw.attributes, nlink: raw.nlink,
+            uid: raw.uid, gid: raw.gid, mode: raw.mode, ino: raw.ino, size: raw.size, blocks: raw.blocks,
+            attributesMask: raw.attributes_mask,
+            atime: StatxTimestamp(sec: raw.atime_sec, nsec: raw.atime_nsec),
+            btime: StatxTimestamp(sec: raw.btime_sec, nsec: raw.btime_nsec),
+            ctime: StatxTimestamp(sec: raw.ctime_sec, nsec: raw.ctime_nsec),
+            mtime: StatxTimestamp(sec: raw.mtime_sec, nsec: raw.mtime_nsec),
+            rdevMajor: raw.rdev_major, rdevMinor: raw.rdev_minor,
+            devMajor: raw.dev_major, devMinor: raw.dev_minor)
+    }
+}
+
+/// A NUL-terminated copy of raw bytes for C calls (callers have checked that
+/// `bytes` holds no NUL).
+@discardableResult
+func withCBytes<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+    var terminated = bytes
+    terminated.append(0)
+    return try terminated.withUnsafeBufferPointer { buffer in
+        try UnsafeRawPointer(buffer.baseAddress!).withMemoryRebound(to: CChar.self, capacity: buffer.count) { try body($0) }
+    }
+}
+
+/// pthread mutex with a closure API; `tryLocked` for eviction, which must never wait.
+final class Mutex: @unchecked Sendable {
+    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    init() { m.initialize(to: pthread_mutex_t()); pthread_mutex_init(m, nil) }
+    deinit { pthread_mutex_destroy(m); m.deallocate() }
+
+    func locked<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(m)
+        defer { pthread_mutex_unlock(m) }
+        return try body()
+    }
+
+    /// Runs `body` if the lock is free right now; nil otherwise.
+    func tryLocked<R>(_ body: () throws -> R) rethrows -> R? {
+        guard pthread_mutex_trylock(m) == 0 else { return nil }
+        defer { pthread_mutex_unlock(m) }
+        return try body()
+    }
+}

@@ -1,0 +1,42 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Cheap look-ups for the provider's stat and unlink paths (added by the SealedProvider work):
+/// they read a file's header (and sidecar) without registering a `SealedFile` handle.
+extension SealedStore {
+    /// The file ID in the (authenticated) header of the ciphertext file behind `descriptor`
+    /// (any FD of it, O_PATH included).
+    public func fileID(descriptor: Int32) throws -> FileID {
+        try checkOpen()
+        let fd = try readableReopen(of: descriptor)
+        defer { Glibc.close(fd) }
+        return try FileState.readHeader(store: self, fd: fd).0.fileID
+    }
+
+    /// File ID and committed plaintext size of the ciphertext file behind `descriptor` (any FD of
+    /// it, O_PATH included). When an interrupted commit left a journal, the file is opened fully
+    /// (which replays it) so the size reported is the one every later reader sees.
+    public func committedState(descriptor: Int32) throws -> (id: FileID, size: UInt64) {
+        try checkOpen()
+        let fd = try readableReopen(of: descriptor)
+        defer { Glibc.close(fd) }
+        let (header, keys) = try FileState.readHeader(store: self, fd: fd)
+        var journal = stat()
+        if fstatat(layout.journalFD, StoreLayout.journalName(header.fileID), &journal, AT_SYMLINK_NOFOLLOW) == 0 {
+            let file = try openFile(descriptor: descriptor)
+            defer { file.close() }
+            return (file.id, file.committedSize)
+        }
+        let sidecar = try FileState.readSidecar(store: self, header: header, keys: keys)
+        return (header.fileID, sidecar.committedSize)
+    }
+
+    /// A fresh O_RDONLY descriptor of the same file, through /proc/self/fd (works for O_PATH FDs
+    /// and for files already unlinked).
+    private func readableReopen(of descriptor: Int32) throws -> Int32 {
+        let fd = Glibc.open("/proc/self/fd/\(descriptor)", O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw SealedStoreError.io("reopen descriptor", errno) }
+        return fd
+    }
+}
