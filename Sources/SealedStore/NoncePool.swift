@@ -15,7 +15,7 @@ final class NoncePool: @unchecked Sendable {
             }
             buffer.withUnsafeBytes { out.baseAddress!.copyMemory(from: $0.baseAddress! + used, byteCount: out.count) }
             // Never hand out the same bytes twice.
-            buffer.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: used).initializeMemory(as: UInt8.self, repeating: 0, count: out.count) }
+            buffer.withUnsafeMutableBytes { _ = $0.baseAddress!.advanced(by: used).initializeMemory(as: UInt8.self, repeating: 0, count: out.count) }
             used += out.count
         }
     }

@@ -5,6 +5,26 @@ import Foundation
 import CLinux
 
 /// An open sealed store: the keyring unwrapped, the store's lock held, directory FDs ready.
+/// On-disk format: Keys/README.md.
+///
+/// How the provider (lisafs gofer) uses it:
+/// * `SealedStore.open(at:key:)` once; `dataDirectory` is the FD of data/, under which the provider
+///   opens directories and files itself (openat, O_NOFOLLOW). Names are plaintext (format 1).
+/// * New regular file: `createFile(in: dirFD, name:, mode:)` → a `SealedFile` (empty, committed).
+/// * Existing file: open its ciphertext FD (openat … O_RDWR|O_NOFOLLOW; O_RDONLY works, it is
+///   reopened read-write via /proc/self/fd) and `openFile(descriptor:)`; the store keeps its own
+///   dup. Hard links and repeated opens of one inode return the same `SealedFile`: balance every
+///   create/open with `close()`.
+/// * Size for stat: `file.committedSize` (the ciphertext file's st_size is not the plaintext size).
+/// * Fill a scratch: `readChunks(range) { index, plaintext in … }`, `read(offset:count:)`,
+///   `readAll()`; each call sees one committed state.
+/// * Change detection: `file.digest(of: plaintextChunk)` — keyed, 16 bytes; remember digests of
+///   what was read, compare before committing (or compare plaintext directly).
+/// * Flush/FSync: `commit([ChunkChange(index, fullChunkPlaintext)], newSize:, durable:)`; chunks
+///   that change length at the old/new end and new zero chunks are handled here.
+/// * Last link gone (and the sandbox's handles closed): `removeFile(descriptor:)` or
+///   `removeFile(file.id)` (read `id` at that time: it changes when a file moves to a fresh key).
+///   While handles are open, removal waits for the last `close()`.
 ///
 /// Threading: every method of `SealedStore` and `SealedFile` is thread-safe. Reads of one file run
 /// concurrently; a commit to a file excludes reads and other commits of that file only.
@@ -16,7 +36,8 @@ import CLinux
 /// visible, so a power loss cannot tear a committed chunk; `durable: true` additionally syncs
 /// the directories (journal rename, sidecar rename) so the commit itself survives power loss.
 /// Without `orderingSyncs` non-durable commits do no syncs at all and are atomic against process
-/// death only (what `import` uses, followed by one `syncfs`).
+/// death only (what `import` uses, followed by one `syncfs`). `createFile` syncs the new sidecar
+/// under `orderingSyncs`; directory entries under data/ are the provider's to fsync.
 public final class SealedStore: @unchecked Sendable {
     public struct Options: Sendable {
         /// Sync in write order even for non-durable commits (power-loss safety of committed chunks).

@@ -26,6 +26,14 @@ public final class SecretBytes: @unchecked Sendable {
         }
     }
 
+    /// Takes the bytes and zeroes the caller's array (e.g. a passphrase typed on a terminal).
+    public convenience init(consuming bytes: inout [UInt8]) {
+        self.init(count: bytes.count)
+        bytes.withUnsafeMutableBytes { s in
+            if s.count > 0 { pointer.copyMemory(from: s.baseAddress!, byteCount: s.count); sodium_memzero(s.baseAddress!, s.count) }
+        }
+    }
+
     public convenience init(copying buffer: UnsafeRawBufferPointer) {
         self.init(count: buffer.count)
         if buffer.count > 0 { pointer.copyMemory(from: buffer.baseAddress!, byteCount: buffer.count) }
@@ -48,6 +56,12 @@ public final class SecretBytes: @unchecked Sendable {
 
     public func withMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeMutableRawBufferPointer(start: pointer, count: count))
+    }
+
+    /// Constant-time comparison without copying the secret out.
+    public func equals(_ other: SecretBytes) -> Bool {
+        guard count == other.count else { return false }
+        return count == 0 || withBytes { a in other.withBytes { b in sodium_memcmp(a.baseAddress!, b.baseAddress!, count) == 0 } }
     }
 
     /// Copies out to an array. Only for known-answer tests and for writing a new key file.

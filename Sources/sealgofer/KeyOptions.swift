@@ -42,13 +42,17 @@ enum TerminalPrompt {
         guard isatty(0) == 1 else {
             throw CLIError.usage("no key given: use --key-file or --passphrase-file (no terminal to prompt on)")
         }
-        let first = try read(prompt: "Passphrase: ")
-        if confirm {
-            let second = try read(prompt: "Repeat passphrase: ")
-            guard first == second else { throw CLIError.usage("passphrases do not match") }
-        }
+        var first = try read(prompt: "Passphrase: ")
         guard !first.isEmpty else { throw CLIError.usage("empty passphrase") }
-        return .passphrase(SecretBytes(copying: first))
+        let secret = SecretBytes(consuming: &first)
+        if confirm {
+            var second = try read(prompt: "Repeat passphrase: ")
+            let again = SecretBytes(consuming: &second)
+            guard again.equals(secret) else {
+                throw CLIError.usage("passphrases do not match")
+            }
+        }
+        return .passphrase(secret)
     }
 
     private static func read(prompt: String) throws -> [UInt8] {

@@ -6,7 +6,7 @@ import Foundation
 struct DebugBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "debug-bench", abstract: "(benchmark)", shouldDisplay: false)
 
-    @Option(name: .customLong("mib")) var mib: Int = 256
+    @Option(name: .customLong("mib")) var mib: Int = 128
     @Option(name: .customLong("chunk-size")) var chunkSize: Int = StoreConfig.defaultChunkSize
     @Option var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
