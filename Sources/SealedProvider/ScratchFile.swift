@@ -73,9 +73,11 @@ final class ScratchFile {
         }
     }
 
-    /// True when `st` shows no write since the last record (and the record is not racy).
+    /// True when `st` shows no write since the last record (and the record is not
+    /// racy), and the scratch's size is the committed size (an O_TRUNC open
+    /// starts with an empty scratch that is not yet committed).
     func isUnchanged(_ st: stat) -> Bool {
-        !isRacy && Int64(st.st_size) == recordedSize
+        !isRacy && Int64(st.st_size) == recordedSize && UInt64(max(0, st.st_size)) == committedSize
             && st.st_ctim.tv_sec == recordedCtime.tv_sec && st.st_ctim.tv_nsec == recordedCtime.tv_nsec
     }
 

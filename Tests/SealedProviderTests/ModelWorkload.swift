@@ -27,6 +27,21 @@ struct ModelWorkload {
     var links: [String: Int] = [:]
     var handles: [Handle] = []
     var nextInode = 0
+    /// Renames, links, unlinks and creates (off for the crash test: the store's
+    /// file creation and the removal of a last link's sidecar are not atomic).
+    var namespaceOperations = true
+    /// Per inode, the content as of its last acknowledged commit trigger, and the
+    /// trigger in flight (a crash may land before or after it).
+    var committed: [Int: [UInt8]] = [:]
+    var inflight: (inode: Int, content: [UInt8])? = nil
+    /// Contents each inode had since its last commit (crash-test diagnostics).
+    var history: [Int: [(step: Int, content: [UInt8])]] = [:]
+    var keepsHistory = false
+
+    mutating func remember(_ inode: Int) {
+        guard keepsHistory else { return }
+        history[inode, default: []].append((steps, contents[inode] ?? []))
+    }
     var log: [String] = []
     var steps = 0
     static let echo = ProcessInfo.processInfo.environment["SEALGOFER_TEST_LOG"] != nil
@@ -45,6 +60,17 @@ struct ModelWorkload {
     }
 
     var trace: String { log.joined(separator: "\n") }
+
+    /// Runs an RPC that commits `inode`'s current content (Flush, FSync, Close,
+    /// SetStat(size), O_TRUNC open), tracking what is committed.
+    mutating func committing<T>(_ inode: Int, _ body: () throws -> T) throws -> T {
+        inflight = (inode, contents[inode] ?? [])
+        let result = try body()
+        committed[inode] = inflight!.content
+        inflight = nil
+        if keepsHistory { history[inode] = [] }
+        return result
+    }
 
     // MARK: Random choices
 
@@ -72,12 +98,14 @@ struct ModelWorkload {
         if c.count < offset + bytes.count { c += [UInt8](repeating: 0, count: offset + bytes.count - c.count) }
         c.replaceSubrange(offset..<(offset + bytes.count), with: bytes)
         contents[inode] = c
+        remember(inode)
     }
 
     mutating func modelTruncate(_ inode: Int, _ size: Int) {
         var c = contents[inode]!
         if c.count > size { c.removeLast(c.count - size) } else { c += [UInt8](repeating: 0, count: size - c.count) }
         contents[inode] = c
+        remember(inode)
     }
 
     /// Inodes still reachable by a name or an open handle.
@@ -112,7 +140,8 @@ struct ModelWorkload {
             guard len > 0 else { return }
             let bytes = data(len)
             note("pwrite ino\(handle.inode) @\(off) +\(len)")
-            XCTAssertEqual(try client.pwrite(handle.fd, bytes, at: UInt64(off)), UInt64(len))
+            let written = try client.pwrite(handle.fd, bytes, at: UInt64(off))
+            guard written == UInt64(len) else { throw ModelMismatch("pwrite wrote \(written) of \(len) bytes") }
             modelWrite(handle.inode, bytes, at: off)
         case 34..<50 where handle.readable:
             let off = int(0..<(size + chunk))
@@ -131,50 +160,56 @@ struct ModelWorkload {
             note("truncate ino\(handle.inode) to \(newSize)")
             guard let name = links.first(where: { $0.value == handle.inode })?.key else { return }
             let control = try client.lookup(root, name).controlFD
-            try client.setSize(control, UInt64(newSize))
-            try client.close([control])
             modelTruncate(handle.inode, newSize)
+            try committing(handle.inode) { try client.setSize(control, UInt64(newSize)) }
+            try client.close([control])
         case 58..<66:
             note("fstat ino\(handle.inode)")
             let st = try client.fstat(handle.fd)
             guard st.size == UInt64(size) else { throw ModelMismatch("fstat of inode \(handle.inode): \(st.size), expected \(size)") }
         case 66..<78:
             note("flush ino\(handle.inode)")
-            try client.flush(handle.fd)
+            try committing(handle.inode) { try client.flush(handle.fd) }
         case 78..<82 where fsyncs:
             note("fsync ino\(handle.inode)")
-            try client.fsync([handle.fd])
+            try committing(handle.inode) { try client.fsync([handle.fd]) }
         case 82..<90:
             note("close ino\(handle.inode)")
             try closeHandle(client, h)
-        case 90..<95:
+        case 90..<95 where namespaceOperations:
             try renameOrLink(client, root: root)
-        default:
+        case 90...:
+            guard namespaceOperations else { return }
             guard let name = links.keys.sorted().randomElement(using: &random) else { return }
             note("unlink \(name)")
             try client.unlink(root, name)
             links[name] = nil
             collectGarbage()
+        default:
+            break   // the operation drawn does not apply to this handle
         }
     }
 
     mutating func closeHandle(_ client: LisafsClient, _ index: Int) throws {
         let handle = handles.remove(at: index)
         if let host = handle.host { Glibc.close(host) }
-        try client.close([handle.fd])
+        try committing(handle.inode) { try client.close([handle.fd]) }
         collectGarbage()
     }
 
     mutating func openSomething(_ client: LisafsClient, root: FDID) throws {
         let name = names[int(0..<names.count)]
+        if links[name] == nil && !namespaceOperations { return }
         if let inode = links[name] {
             let mode = int(0..<4)
             let flags: Int32 = mode == 0 ? O_RDONLY : mode == 3 ? O_RDWR | O_TRUNC : O_RDWR
             note("open \(name) ino\(inode) flags \(flags)")
             let control = try client.lookup(root, name).controlFD
-            let opened = try client.open(control, flags: flags)
-            try client.close([control])
             if flags & O_TRUNC != 0 { contents[inode] = [] }
+            // Only a truncating open commits (the truncation).
+            let opened = flags & O_TRUNC != 0 ? try committing(inode) { try client.open(control, flags: flags) }
+                                              : try client.open(control, flags: flags)
+            try client.close([control])
             handles.append(Handle(inode: inode, fd: opened.fd, host: opened.donated, readable: true, writable: flags != O_RDONLY))
         } else {
             note("create \(name) ino\(nextInode)")
@@ -182,6 +217,7 @@ struct ModelWorkload {
             try client.close([created.inode.controlFD])
             links[name] = nextInode
             contents[nextInode] = []
+            committed[nextInode] = []
             handles.append(Handle(inode: nextInode, fd: created.fd, host: created.donated, readable: true, writable: true))
             nextInode += 1
         }
