@@ -1,0 +1,196 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Moves one ciphertext file to a fresh file ID under the rotation's target epoch: every chunk
+/// decrypted with the old file key and sealed under the new one with a fresh nonce. This is the
+/// format's "move to a fresh ID" commit (Keys/README.md §5.3, §7), written straight from the
+/// ciphertext into one journal buffer instead of going through `SealedFile.commit`:
+///
+/// * the journal is byte for byte what `SealedFile`'s own move writes, so crash recovery is the
+///   store's ordinary `FileState.recover` (replayed by any later open, by `verify`, by a rerun);
+/// * the chunks are decrypted and sealed in one pass on up to `parallelism` threads, and the
+///   journal's slots are written in place with `pwritev` straight out of the journal buffer.
+///
+/// Memory: the file's ciphertext plus its journal (≈ 2 × the file). A file whose journal would
+/// exceed what recovery reads back (2 GiB) is refused rather than written unrecoverably.
+struct FileMover {
+    let store: SealedStore
+    let targetEpoch: UInt32
+    let targetMaster: SecretBytes
+    /// Per-file power-loss safety: fsync the journal (and its directory) before overwriting any
+    /// chunk in place, the data before the sidecar, the sidecar before the header. Without it
+    /// a move is atomic against process death only and the caller syncs the filesystem at the end.
+    let syncs: Bool
+    let parallelism: Int
+
+    /// `FileState.recover` reads a journal with `readFileAt(limit: 1 << 31)`.
+    static let maxJournalLength: UInt64 = 1 << 31
+
+    enum Outcome {
+        /// Moved; plaintext bytes re-encrypted.
+        case moved(UInt64)
+        /// Already under the target epoch (moved by an earlier, interrupted run; or a hard link).
+        case alreadyCurrent(UInt64)
+    }
+
+    /// `fd`: the data file, opened read-write. Recovers an interrupted commit first (as every open).
+    func move(fd: Int32) throws -> Outcome {
+        let state = try FileState.load(store: store, fd: fd)
+        let size = state.sidecar.committedSize
+        if state.header.epoch == targetEpoch { return .alreadyCurrent(size) }
+
+        let layout = state.layout
+        let n = layout.chunkCount(size: size)
+        let fullEntry = UInt64(12 + layout.slotSize)
+        let lastSlot = n == 0 ? 0 : UInt64(layout.overhead + layout.plaintextLength(index: n - 1, size: size))
+        let (entriesLength, overflow) = n == 0 ? (0, false) : (n - 1).multipliedReportingOverflow(by: fullEntry)
+        let journalLength64 = UInt64(Journal.fixedLength) + entriesLength + (n == 0 ? 0 : 12 + lastSlot) + 32
+        guard !overflow, journalLength64 <= FileMover.maxJournalLength else {
+            throw SealedStoreError.invalidArgument("file of \(size) bytes is too large to move atomically "
+                                                   + "(its journal would exceed \(FileMover.maxJournalLength) bytes)")
+        }
+        let journalLength = Int(journalLength64)
+        let chunks = Int(n)
+        let dataLength = Int(layout.fileLength(size: size)) - FileHeader.length
+
+        // The committed ciphertext (an uncommitted tail beyond it is ignored, as readers do).
+        let data = UnsafeMutableRawBufferPointer.allocate(byteCount: max(dataLength, 1), alignment: 16)
+        defer { data.deallocate() }
+        let got = try readUpTo(fd: fd, UnsafeMutableRawBufferPointer(rebasing: data[0..<dataLength]),
+                               offset: UInt64(FileHeader.length), what: "read chunks")
+        guard got == dataLength else {
+            throw SealedStoreError.damaged(Damage(.truncated, fileID: state.header.fileID, detail: "file shrank while being read"))
+        }
+
+        let oldID = state.header.fileID
+        let newID = FileID.random()
+        let newKeys = FileKeys(master: targetMaster, epoch: targetEpoch, fileID: newID)
+        let newHeader = FileHeader(suite: state.header.suite, chunkSize: state.header.chunkSize, epoch: targetEpoch, fileID: newID)
+        let newSidecar = Sidecar(suite: state.header.suite, chunkSize: state.header.chunkSize, epoch: targetEpoch, fileID: newID,
+                                 committedSize: size, generation: state.sidecar.generation + 1, encryptions: n,
+                                 previousFileID: oldID)
+        let newHeaderBytes = newHeader.serialize(keys: newKeys)
+        let newSidecarBytes = newSidecar.serialize(keys: newKeys)
+
+        let journal = UnsafeMutableRawBufferPointer.allocate(byteCount: journalLength, alignment: 16)
+        defer { journal.deallocate() }
+        var fixed = ByteWriter(capacity: Journal.fixedLength)
+        fixed.raw(Journal.magic); fixed.u16(1); fixed.u16(1)   // flags bit 0: move to a fresh ID
+        fixed.raw(oldID.bytes); fixed.raw(newSidecarBytes); fixed.raw(newHeaderBytes)
+        fixed.u32(UInt32(chunks))
+        fixed.bytes.withUnsafeBytes { journal.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: Journal.fixedLength) }
+
+        let oldCodec = ChunkCodec(layout: layout, keys: state.keys, headerFields: state.header.fields)
+        let newCodec = ChunkCodec(layout: layout, keys: newKeys, headerFields: newHeader.fields)
+        if let bad = reseal(chunks: chunks, size: size, layout: layout, data: UnsafeRawBufferPointer(data),
+                            journal: journal, from: oldCodec, to: newCodec) {
+            throw SealedStoreError.damaged(Damage(.chunk, fileID: oldID, chunk: UInt64(bad), detail: "chunk authentication failed"))
+        }
+        let mac = Sodium.keyedHash(key: state.keys.journal, UnsafeRawBufferPointer(rebasing: journal[0..<(journalLength - 32)]))
+        mac.withUnsafeBytes { (journal.baseAddress! + journalLength - 32).copyMemory(from: $0.baseAddress!, byteCount: 32) }
+
+        // §7 step 3: the commit point.
+        try writeJournal(UnsafeRawBufferPointer(journal), id: oldID)
+        try RotationTestHooks.step(.journalWritten)
+        // Steps 4–6, in the order of FileState.applyJournal.
+        try writeSlots(fd: fd, journal: UnsafeRawBufferPointer(journal), chunks: chunks, size: size, layout: layout)
+        if syncs { try dataSyncFD(fd, what: "data file") }
+        try RotationTestHooks.step(.chunksApplied)
+        try store.layout.writeSidecar(newID, newSidecarBytes, sync: syncs, syncDirectory: syncs)
+        try RotationTestHooks.step(.sidecarWritten)
+        try writeAll(fd: fd, newHeaderBytes, offset: 0, what: "write header")
+        if syncs { try dataSyncFD(fd, what: "data file") }
+        try RotationTestHooks.step(.headerWritten)
+        try store.layout.removeJournal(oldID)
+        try store.layout.removeSidecar(oldID)
+        try FileState.trim(fd: fd, to: layout.fileLength(size: size))
+        return .moved(size)
+    }
+
+    /// Decrypts every chunk slot of `data` and seals it into its journal entry
+    /// (`u64 index ‖ u32 length ‖ slot`). Returns the first chunk that failed authentication.
+    private func reseal(chunks: Int, size: UInt64, layout: ChunkLayout, data: UnsafeRawBufferPointer,
+                        journal: UnsafeMutableRawBufferPointer, from old: ChunkCodec, to new: ChunkCodec) -> Int? {
+        guard chunks > 0 else { return nil }
+        let workers = chunks >= 8 ? max(1, min(parallelism, chunks / 4)) : 1
+        let firstBad = UnsafeMutableBufferPointer<Int>.allocate(capacity: workers)
+        firstBad.initialize(repeating: Int.max)
+        defer { firstBad.deallocate() }
+        let work = { (w: Int) in
+            // Plaintext exists only in this buffer, wiped before it is freed.
+            let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: layout.chunkSize, alignment: 16)
+            defer { wipeBytes(plain); plain.deallocate() }
+            var k = w
+            while k < chunks {
+                let length = layout.plaintextLength(index: UInt64(k), size: size)
+                let slotLength = length + layout.overhead
+                let source = UnsafeRawBufferPointer(rebasing: data[(k * layout.slotSize)..<(k * layout.slotSize + slotLength)])
+                let out = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
+                guard old.open(index: UInt64(k), slot: source, into: out) else { firstBad[w] = min(firstBad[w], k); return }
+                let entry = Journal.fixedLength + k * (12 + layout.slotSize)
+                journal.storeBytes(of: UInt64(k).littleEndian, toByteOffset: entry, as: UInt64.self)
+                journal.storeBytes(of: UInt32(slotLength).littleEndian, toByteOffset: entry + 8, as: UInt32.self)
+                new.seal(index: UInt64(k), plaintext: UnsafeRawBufferPointer(out),
+                         into: UnsafeMutableRawBufferPointer(rebasing: journal[(entry + 12)..<(entry + 12 + slotLength)]))
+                k += workers
+            }
+        }
+        if workers > 1 {
+            DispatchQueue.concurrentPerform(iterations: workers, execute: work)
+        } else {
+            work(0)
+        }
+        let bad = firstBad.min()!
+        return bad == Int.max ? nil : bad
+    }
+
+    /// `<old id>.j.tmp`, (fdatasync), rename to `<old id>.j`, (fsync meta/journal).
+    private func writeJournal(_ bytes: UnsafeRawBufferPointer, id: FileID) throws {
+        let dir = store.layout.journalFD
+        let name = StoreLayout.journalName(id), tmp = name + ".tmp"
+        let fd = openAt(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw SealedStoreError.io("create \(tmp)", errno) }
+        do {
+            try writeAll(fd: fd, bytes, offset: 0, what: "write \(tmp)")
+            if syncs { try dataSyncFD(fd, what: tmp) }
+        } catch {
+            close(fd); unlinkat(dir, tmp, 0); throw error
+        }
+        close(fd)
+        guard renameat(dir, tmp, dir, name) == 0 else {
+            let e = errno; unlinkat(dir, tmp, 0); throw SealedStoreError.io("rename \(tmp)", e)
+        }
+        if syncs { try syncFD(dir, what: "meta/journal") }
+    }
+
+    /// Writes every journal slot at its place in the data file: `pwritev` over runs of slots
+    /// (the 12-byte entry headers between them are skipped), falling back to `pwrite` per slot.
+    private func writeSlots(fd: Int32, journal: UnsafeRawBufferPointer, chunks: Int, size: UInt64, layout: ChunkLayout) throws {
+        let batch = 512
+        var first = 0
+        var vectors = [iovec](repeating: iovec(), count: batch)
+        while first < chunks {
+            let end = min(chunks, first + batch)
+            var total = 0
+            for k in first..<end {
+                let slotLength = layout.plaintextLength(index: UInt64(k), size: size) + layout.overhead
+                let entry = Journal.fixedLength + k * (12 + layout.slotSize)
+                vectors[k - first] = iovec(iov_base: UnsafeMutableRawPointer(mutating: journal.baseAddress! + entry + 12), iov_len: slotLength)
+                total += slotLength
+            }
+            let offset = layout.slotOffset(UInt64(first))
+            let written = vectors.withUnsafeBufferPointer { pwritev(fd, $0.baseAddress!, Int32(end - first), off_t(offset)) }
+            if written != total {
+                if written < 0 && errno != EINTR { throw SealedStoreError.io("write chunks", errno) }
+                for k in first..<end {   // short or interrupted: rewrite this run slot by slot (idempotent)
+                    let v = vectors[k - first]
+                    try writeAll(fd: fd, UnsafeRawBufferPointer(start: v.iov_base, count: v.iov_len),
+                                 offset: layout.slotOffset(UInt64(k)), what: "write chunk \(k)")
+                }
+            }
+            first = end
+        }
+    }
+}

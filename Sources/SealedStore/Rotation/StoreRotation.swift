@@ -1,0 +1,192 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+public struct RotationOptions: Sendable {
+    /// Files moved concurrently (each large file also uses up to this many threads for its chunks).
+    public var jobs: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// fsync in commit order for every file (power-loss safe). Off: each move is atomic against
+    /// process death only, and one syncfs runs before the rotation is declared complete.
+    public var syncEachFile = true
+    /// Ciphertext bytes (× 2: ciphertext and journal) held in memory at once across jobs; a larger
+    /// file runs alone.
+    public var memoryBudget = 512 << 20
+    public init() {}
+}
+
+public struct RotationProgress: Sendable {
+    public var doneFiles: Int
+    public var totalFiles: Int
+    /// Ciphertext bytes of the files done so far (what the progress bar and ETA count).
+    public var doneBytes: UInt64
+    public var totalBytes: UInt64
+}
+
+public struct RotationFailure: Sendable {
+    public var path: String
+    public var message: String
+    /// The file failed authentication (as opposed to an I/O or size problem).
+    public var isDamage: Bool
+}
+
+public struct RotationReport: Sendable {
+    public var targetEpoch: UInt32
+    /// An earlier, interrupted rotation to `targetEpoch` was resumed (no epoch added).
+    public var resumed: Bool
+    public var files = 0
+    /// Files re-encrypted by this run.
+    public var moved = 0
+    /// Files found already under the target epoch (an earlier run's work, or hard links).
+    public var alreadyCurrent = 0
+    /// Plaintext bytes re-encrypted by this run.
+    public var bytesMoved: UInt64 = 0
+    public var seconds = 0.0
+    public var failures: [RotationFailure] = []
+    /// True when every file is under the target epoch (the marker is gone).
+    public var complete: Bool { failures.isEmpty }
+}
+
+/// `sealgofer rotate`: a new epoch, made the encrypting one, and every file moved to it
+/// (Keys/README.md §10). Resumable: `meta/rotation` names the target epoch until every file is
+/// moved, each file moves atomically through a journal, and a rerun skips files already moved.
+///
+/// Coordination: takes `KeyringLock` (before unwrapping the keyring, so the keyring it later
+/// rewrites cannot have been rekeyed meanwhile) and the store's exclusive lock through
+/// `SealedStore.open`, so it refuses with `.storeInUse` while a gofer serves the store.
+public enum StoreRotation {
+    public static func rotate(path: String, key: KeyMaterial, options: RotationOptions = RotationOptions(),
+                              progress: ((RotationProgress) -> Void)? = nil) throws -> RotationReport {
+        let start = Date()
+        let lock = try KeyringLock.acquire(storePath: path)
+        defer { lock.release() }
+        var storeOptions = SealedStore.Options()
+        storeOptions.orderingSyncs = options.syncEachFile
+        let store = try SealedStore.open(at: path, key: key, options: storeOptions)
+        defer { store.close() }
+
+        let (target, resumed) = try chooseTarget(store)
+        guard let master = store.keyring.masterKey(epoch: target) else { throw SealedStoreError.internal("no master key for epoch \(target)") }
+        let mover = FileMover(store: store, targetEpoch: target, targetMaster: master, syncs: options.syncEachFile,
+                              parallelism: max(1, options.jobs))
+        let list = try DataFileList.scan(dataFD: store.dataDirectory)
+        var report = RotationReport(targetEpoch: target, resumed: resumed)
+        report.files = list.entries.count
+
+        let shared = SharedProgress(totalFiles: list.entries.count, totalBytes: list.totalBytes, callback: progress)
+        let budget = ByteBudget(limit: max(1, options.memoryBudget))
+        let queue = WorkQueue(count: list.entries.count)
+        let results = Mutex()
+        DispatchQueue.concurrentPerform(iterations: max(1, min(options.jobs, list.entries.count))) { _ in
+            while let i = queue.next() {
+                let entry = list.entries[i]
+                let granted = budget.acquire(Int(clamping: entry.size.multipliedReportingOverflow(by: 2).partialValue))
+                let outcome = Result { () throws -> FileMover.Outcome in
+                    let fd = try openBeneath(store.dataDirectory, entry.components, flags: O_RDWR)
+                    defer { close(fd) }
+                    return try mover.move(fd: fd)
+                }
+                budget.release(granted)
+                results.locked {
+                    switch outcome {
+                    case .success(.moved(let bytes)): report.moved += 1; report.bytesMoved += bytes
+                    case .success(.alreadyCurrent): report.alreadyCurrent += 1
+                    case .failure(let error):
+                        var isDamage = false
+                        if case SealedStoreError.damaged = error { isDamage = true }
+                        report.failures.append(RotationFailure(path: entry.path, message: "\(error)", isDamage: isDamage))
+                    }
+                }
+                shared.advance(bytes: entry.size)
+            }
+        }
+        report.failures.sort { $0.path < $1.path }
+        if report.failures.isEmpty {
+            // Everything is under the target epoch: durable first, then the marker goes.
+            if !options.syncEachFile { try store.syncAll() }
+            try RotationMarker.remove(metaFD: store.layout.metaFD)
+        }
+        report.seconds = Date().timeIntervalSince(start)
+        return report
+    }
+
+    /// The epoch to move files to: the marker's if a rotation was interrupted, else a new one.
+    /// The marker is written before the epoch is added, so a crash in between is resumed too.
+    static func chooseTarget(_ store: SealedStore) throws -> (epoch: UInt32, resumed: Bool) {
+        let meta = store.layout.metaFD
+        let newest = store.keyring.epochs.map(\.id).max() ?? 0
+        if let marker = try RotationMarker.read(metaFD: meta) {
+            if marker.targetEpoch == store.keyring.currentEpoch && store.keyring.masterKey(epoch: marker.targetEpoch) != nil {
+                return (marker.targetEpoch, true)
+            }
+            if marker.targetEpoch == newest + 1 {   // crashed between writing the marker and adding the epoch
+                let added = try store.addEpoch()
+                if added != marker.targetEpoch { try RotationMarker(targetEpoch: added).write(metaFD: meta) }
+                return (added, true)
+            }
+            // Stale (e.g. the epoch was retired by hand): start a new rotation.
+        }
+        try RotationMarker(targetEpoch: newest + 1).write(metaFD: meta)
+        let added = try store.addEpoch()
+        if added != newest + 1 { try RotationMarker(targetEpoch: added).write(metaFD: meta) }
+        return (added, false)
+    }
+}
+
+/// Hands out indices 0..<count to worker threads.
+final class WorkQueue: @unchecked Sendable {
+    private let lock = Mutex()
+    private var nextIndex = 0
+    private let count: Int
+    init(count: Int) { self.count = count }
+    func next() -> Int? {
+        lock.locked {
+            guard nextIndex < count else { return nil }
+            defer { nextIndex += 1 }
+            return nextIndex
+        }
+    }
+}
+
+/// Bounds the bytes held by concurrent moves. A request larger than the limit waits until
+/// nothing else is in flight and then runs alone.
+final class ByteBudget: @unchecked Sendable {
+    private let condition = NSCondition()
+    private let limit: Int
+    private var inUse = 0
+    init(limit: Int) { self.limit = limit }
+
+    func acquire(_ bytes: Int) -> Int {
+        let n = min(bytes, limit)
+        condition.lock()
+        while inUse > 0 && inUse + n > limit { condition.wait() }
+        inUse += n
+        condition.unlock()
+        return n
+    }
+
+    func release(_ n: Int) {
+        condition.lock()
+        inUse -= n
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// Progress counters shared by the workers; the callback runs under the lock, in order.
+final class SharedProgress: @unchecked Sendable {
+    private let lock = Mutex()
+    private var state: RotationProgress
+    private let callback: ((RotationProgress) -> Void)?
+    init(totalFiles: Int, totalBytes: UInt64, callback: ((RotationProgress) -> Void)?) {
+        state = RotationProgress(doneFiles: 0, totalFiles: totalFiles, doneBytes: 0, totalBytes: totalBytes)
+        self.callback = callback
+    }
+    func advance(bytes: UInt64) {
+        lock.locked {
+            state.doneFiles += 1
+            state.doneBytes += bytes
+            callback?(state)
+        }
+    }
+}
