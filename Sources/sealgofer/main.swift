@@ -11,7 +11,7 @@ struct Sealgofer: ParsableCommand {
         subcommands: [
             ServeCommand.self,
             InitCommand.self, ImportCommand.self, ExportCommand.self,
-            VerifyCommand.self, InfoCommand.self,
+            VerifyCommand.self, InfoCommand.self, RekeyCommand.self, RotateCommand.self,
             DebugCommitLoopCommand.self, DebugBenchCommand.self,
         ]
     )

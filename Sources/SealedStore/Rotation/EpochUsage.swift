@@ -12,6 +12,7 @@ public struct EpochUsage: Sendable {
         public var bytes: UInt64 = 0
         /// Ciphertext bytes on disk.
         public var ciphertextBytes: UInt64 = 0
+        public init() {}
     }
     public var byEpoch: [UInt32: Count] = [:]
     /// Files whose header cannot be parsed (damage, or not a sealed file).

@@ -23,7 +23,7 @@ public final class KeyringLock {
 
     /// Takes the lock, polling for up to `waitSeconds` (a rekey holds it for well under a second);
     /// throws `Busy` if it is still held then.
-    public static func acquire(storePath: String, waitSeconds: Double = 5) throws -> KeyringLock {
+    public static func acquire(storePath: String, waitSeconds: Double = 2) throws -> KeyringLock {
         let root = open(storePath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard root >= 0 else { throw SealedStoreError.notAStore("cannot open \(storePath): \(String(cString: strerror(errno)))") }
         defer { close(root) }

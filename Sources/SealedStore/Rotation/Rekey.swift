@@ -19,7 +19,9 @@ public enum StoreRekey {
         public var seconds: Double
     }
 
-    public static func run(path: String, current: KeyMaterial, new: KeyMaterial,
+    /// `new` is called once the current key has opened the keyring (so a wrong current key
+    /// creates no new key file).
+    public static func run(path: String, current: KeyMaterial, new: () throws -> KeyMaterial,
                            cost: PassphraseCost = .moderate) throws -> Report {
         try Sodium.ensureReady()
         let start = Date()
@@ -42,7 +44,7 @@ public enum StoreRekey {
         guard Sodium.equal(ring.header.configDigest, Sodium.hash(configBytes)) else {
             throw SealedStoreError.configDamaged("config does not match the digest recorded in the keyring")
         }
-        let rewrapped = try ring.rewrapped(with: new, cost: cost)
+        let rewrapped = try ring.rewrapped(with: try new(), cost: cost)
         try RotationTestHooks.step(.rekeyBeforeReplace)
         try rewrapped.replaceFile(rootFD: root)
         return Report(epochs: ring.epochs.count, oldKDF: ring.header.kdfName, newKDF: rewrapped.header.kdfName,
