@@ -11,7 +11,7 @@ struct Sealgofer: ParsableCommand {
         subcommands: [
             ServeCommand.self,
             InitCommand.self, ImportCommand.self, ExportCommand.self,
-            VerifyCommand.self, InfoCommand.self, RekeyCommand.self, RotateCommand.self,
+            VerifyCommand.self, InfoCommand.self, RekeyCommand.self, RotateCommand.self, DebugRotateBenchCommand.self,
             DebugCommitLoopCommand.self, DebugBenchCommand.self,
         ]
     )

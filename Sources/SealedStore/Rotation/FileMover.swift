@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSodium
 import Foundation
 
 /// Moves one ciphertext file to a fresh file ID under the rotation's target epoch: every chunk
@@ -36,7 +37,8 @@ struct FileMover {
     }
 
     /// `fd`: the data file, opened read-write. Recovers an interrupted commit first (as every open).
-    func move(fd: Int32) throws -> Outcome {
+    /// `buffers`: one per worker thread, reused from file to file.
+    func move(fd: Int32, buffers: MoveBuffers = MoveBuffers()) throws -> Outcome {
         let state = try FileState.load(store: store, fd: fd)
         let size = state.sidecar.committedSize
         if state.header.epoch == targetEpoch { return .alreadyCurrent(size) }
@@ -56,8 +58,7 @@ struct FileMover {
         let dataLength = Int(layout.fileLength(size: size)) - FileHeader.length
 
         // The committed ciphertext (an uncommitted tail beyond it is ignored, as readers do).
-        let data = UnsafeMutableRawBufferPointer.allocate(byteCount: max(dataLength, 1), alignment: 16)
-        defer { data.deallocate() }
+        let data = buffers.ciphertext(dataLength)
         let got = try readUpTo(fd: fd, UnsafeMutableRawBufferPointer(rebasing: data[0..<dataLength]),
                                offset: UInt64(FileHeader.length), what: "read chunks")
         guard got == dataLength else {
@@ -74,8 +75,8 @@ struct FileMover {
         let newHeaderBytes = newHeader.serialize(keys: newKeys)
         let newSidecarBytes = newSidecar.serialize(keys: newKeys)
 
-        let journal = UnsafeMutableRawBufferPointer.allocate(byteCount: journalLength, alignment: 16)
-        defer { journal.deallocate() }
+        let journal = buffers.journal(journalLength)
+        defer { buffers.release() }
         var fixed = ByteWriter(capacity: Journal.fixedLength)
         fixed.raw(Journal.magic); fixed.u16(1); fixed.u16(1)   // flags bit 0: move to a fresh ID
         fixed.raw(oldID.bytes); fixed.raw(newSidecarBytes); fixed.raw(newHeaderBytes)
@@ -84,12 +85,10 @@ struct FileMover {
 
         let oldCodec = ChunkCodec(layout: layout, keys: state.keys, headerFields: state.header.fields)
         let newCodec = ChunkCodec(layout: layout, keys: newKeys, headerFields: newHeader.fields)
-        if let bad = reseal(chunks: chunks, size: size, layout: layout, data: UnsafeRawBufferPointer(data),
-                            journal: journal, from: oldCodec, to: newCodec) {
+        if let bad = resealAndMAC(chunks: chunks, size: size, layout: layout, data: UnsafeRawBufferPointer(data),
+                                  journal: journal, from: oldCodec, to: newCodec, macKey: state.keys.journal) {
             throw SealedStoreError.damaged(Damage(.chunk, fileID: oldID, chunk: UInt64(bad), detail: "chunk authentication failed"))
         }
-        let mac = Sodium.keyedHash(key: state.keys.journal, UnsafeRawBufferPointer(rebasing: journal[0..<(journalLength - 32)]))
-        mac.withUnsafeBytes { (journal.baseAddress! + journalLength - 32).copyMemory(from: $0.baseAddress!, byteCount: 32) }
 
         // §7 step 3: the commit point.
         try writeJournal(UnsafeRawBufferPointer(journal), id: oldID)
@@ -110,41 +109,65 @@ struct FileMover {
     }
 
     /// Decrypts every chunk slot of `data` and seals it into its journal entry
-    /// (`u64 index ‖ u32 length ‖ slot`). Returns the first chunk that failed authentication.
-    private func reseal(chunks: Int, size: UInt64, layout: ChunkLayout, data: UnsafeRawBufferPointer,
-                        journal: UnsafeMutableRawBufferPointer, from old: ChunkCodec, to new: ChunkCodec) -> Int? {
-        guard chunks > 0 else { return nil }
+    /// (`u64 index ‖ u32 length ‖ slot`), then MACs the journal with `macKey` into its last 32 bytes.
+    /// Returns the first chunk that failed authentication (nothing is MACed then).
+    ///
+    /// Chunks go in batches of `batchChunks`: while batch b+1 is being re-encrypted on up to
+    /// `parallelism` threads, batch b is fed to the (sequential) BLAKE2b MAC on another thread, so
+    /// the MAC — as costly per byte as the two AEAD passes together — overlaps them.
+    private func resealAndMAC(chunks: Int, size: UInt64, layout: ChunkLayout, data: UnsafeRawBufferPointer,
+                              journal: UnsafeMutableRawBufferPointer, from old: ChunkCodec, to new: ChunkCodec,
+                              macKey: SecretBytes) -> Int? {
+        let entryLength = 12 + layout.slotSize
+        func entryStart(_ k: Int) -> Int { k == chunks ? journal.count - 32 : Journal.fixedLength + k * entryLength }
+        let mac = JournalMAC(key: macKey)
+        mac.update(UnsafeRawBufferPointer(rebasing: journal[0..<Journal.fixedLength]))
+        let hashing = DispatchQueue(label: "sealgofer.rotate.journal-mac")
+        let pending = DispatchGroup()
         let workers = chunks >= 8 ? max(1, min(parallelism, chunks / 4)) : 1
         let firstBad = UnsafeMutableBufferPointer<Int>.allocate(capacity: workers)
-        firstBad.initialize(repeating: Int.max)
         defer { firstBad.deallocate() }
-        let work = { (w: Int) in
-            // Plaintext exists only in this buffer, wiped before it is freed.
-            let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: layout.chunkSize, alignment: 16)
-            defer { wipeBytes(plain); plain.deallocate() }
-            var k = w
-            while k < chunks {
-                let length = layout.plaintextLength(index: UInt64(k), size: size)
-                let slotLength = length + layout.overhead
-                let source = UnsafeRawBufferPointer(rebasing: data[(k * layout.slotSize)..<(k * layout.slotSize + slotLength)])
-                let out = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
-                guard old.open(index: UInt64(k), slot: source, into: out) else { firstBad[w] = min(firstBad[w], k); return }
-                let entry = Journal.fixedLength + k * (12 + layout.slotSize)
-                journal.storeBytes(of: UInt64(k).littleEndian, toByteOffset: entry, as: UInt64.self)
-                journal.storeBytes(of: UInt32(slotLength).littleEndian, toByteOffset: entry + 8, as: UInt32.self)
-                new.seal(index: UInt64(k), plaintext: UnsafeRawBufferPointer(out),
-                         into: UnsafeMutableRawBufferPointer(rebasing: journal[(entry + 12)..<(entry + 12 + slotLength)]))
-                k += workers
+        var batch = 0
+        while batch < chunks {
+            let end = min(chunks, batch + FileMover.batchChunks)
+            let lower = batch
+            firstBad.initialize(repeating: Int.max)
+            let work = { (w: Int) in
+                // Plaintext exists only in this buffer, wiped before it is freed.
+                let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: layout.chunkSize, alignment: 16)
+                defer { wipeBytes(plain); plain.deallocate() }
+                var k = lower + w
+                while k < end {
+                    let length = layout.plaintextLength(index: UInt64(k), size: size)
+                    let slotLength = length + layout.overhead
+                    let source = UnsafeRawBufferPointer(rebasing: data[(k * layout.slotSize)..<(k * layout.slotSize + slotLength)])
+                    let out = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
+                    guard old.open(index: UInt64(k), slot: source, into: out) else { firstBad[w] = min(firstBad[w], k); return }
+                    let entry = entryStart(k)
+                    journal.storeBytes(of: UInt64(k).littleEndian, toByteOffset: entry, as: UInt64.self)
+                    journal.storeBytes(of: UInt32(slotLength).littleEndian, toByteOffset: entry + 8, as: UInt32.self)
+                    new.seal(index: UInt64(k), plaintext: UnsafeRawBufferPointer(out),
+                             into: UnsafeMutableRawBufferPointer(rebasing: journal[(entry + 12)..<(entry + 12 + slotLength)]))
+                    k += workers
+                }
             }
+            let threads = min(workers, end - lower)
+            if threads > 1 { DispatchQueue.concurrentPerform(iterations: threads, execute: work) } else { work(0) }
+            if let bad = firstBad.prefix(threads).min(), bad != Int.max {
+                pending.wait()
+                return bad
+            }
+            let piece = SendableBytes(UnsafeRawBufferPointer(rebasing: journal[entryStart(lower)..<entryStart(end)]))
+            hashing.async(group: pending) { mac.update(piece.bytes) }
+            batch = end
         }
-        if workers > 1 {
-            DispatchQueue.concurrentPerform(iterations: workers, execute: work)
-        } else {
-            work(0)
-        }
-        let bad = firstBad.min()!
-        return bad == Int.max ? nil : bad
+        pending.wait()
+        mac.finish(into: UnsafeMutableRawBufferPointer(rebasing: journal[(journal.count - 32)...]))
+        return nil
     }
+
+    /// Chunks per pipeline batch (2 MiB at the default chunk size).
+    static let batchChunks = 32
 
     /// `<old id>.j.tmp`, (fdatasync), rename to `<old id>.j`, (fsync meta/journal).
     private func writeJournal(_ bytes: UnsafeRawBufferPointer, id: FileID) throws {
@@ -193,4 +216,67 @@ struct FileMover {
             first = end
         }
     }
+}
+
+/// The two large buffers of a move (the file's ciphertext, its journal), kept by one worker from
+/// file to file: a fresh multi-megabyte allocation per file costs page faults and page clearing
+/// comparable to the encryption itself. Buffers above `keepLimit` are freed after each file.
+final class MoveBuffers {
+    static let keepLimit = 64 << 20
+    private var kept: [UnsafeMutableRawBufferPointer] = [UnsafeMutableRawBufferPointer(start: nil, count: 0),
+                                                         UnsafeMutableRawBufferPointer(start: nil, count: 0)]
+
+    /// At least `count` bytes (valid until `release`).
+    func ciphertext(_ count: Int) -> UnsafeMutableRawBufferPointer { buffer(0, count) }
+    func journal(_ count: Int) -> UnsafeMutableRawBufferPointer { buffer(1, count) }
+
+    private func buffer(_ slot: Int, _ count: Int) -> UnsafeMutableRawBufferPointer {
+        if kept[slot].count < count {
+            kept[slot].baseAddress.map { $0.deallocate() }
+            kept[slot] = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 4096), alignment: 64)
+        }
+        return UnsafeMutableRawBufferPointer(rebasing: kept[slot][0..<count])
+    }
+
+    /// Frees oversized buffers (a rare huge file must not pin its memory for the whole run).
+    func release() {
+        for slot in 0..<kept.count where kept[slot].count > MoveBuffers.keepLimit {
+            kept[slot].baseAddress!.deallocate()
+            kept[slot] = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        }
+    }
+
+    deinit { for b in kept { b.baseAddress.map { $0.deallocate() } } }
+}
+
+/// Incremental keyed BLAKE2b-256 (`H(key, msg)` of Keys/README.md, fed in pieces): the journal MAC.
+final class JournalMAC: @unchecked Sendable {
+    private let state: UnsafeMutableRawPointer
+
+    init(key: SecretBytes) {
+        state = UnsafeMutableRawPointer.allocate(byteCount: crypto_generichash_statebytes(), alignment: 64)
+        key.withBytes { k in
+            _ = crypto_generichash_init(OpaquePointer(state), k.baseAddress!.assumingMemoryBound(to: UInt8.self), k.count, 32)
+        }
+    }
+
+    func update(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        _ = crypto_generichash_update(OpaquePointer(state), bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))
+    }
+
+    func finish(into out: UnsafeMutableRawBufferPointer) {
+        _ = crypto_generichash_final(OpaquePointer(state), out.baseAddress!.assumingMemoryBound(to: UInt8.self), 32)
+    }
+
+    deinit {
+        sodium_memzero(state, crypto_generichash_statebytes())
+        state.deallocate()
+    }
+}
+
+/// A borrowed byte range handed to the MAC thread; the caller keeps it alive until `pending.wait()`.
+struct SendableBytes: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 }

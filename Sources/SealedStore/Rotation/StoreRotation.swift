@@ -78,13 +78,14 @@ public enum StoreRotation {
         let queue = WorkQueue(count: list.entries.count)
         let results = Mutex()
         DispatchQueue.concurrentPerform(iterations: max(1, min(options.jobs, list.entries.count))) { _ in
+            let buffers = MoveBuffers()
             while let i = queue.next() {
                 let entry = list.entries[i]
                 let granted = budget.acquire(Int(clamping: entry.size.multipliedReportingOverflow(by: 2).partialValue))
                 let outcome = Result { () throws -> FileMover.Outcome in
                     let fd = try openBeneath(store.dataDirectory, entry.components, flags: O_RDWR)
                     defer { close(fd) }
-                    return try mover.move(fd: fd)
+                    return try mover.move(fd: fd, buffers: buffers)
                 }
                 budget.release(granted)
                 results.locked {

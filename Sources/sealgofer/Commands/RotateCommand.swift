@@ -145,3 +145,43 @@ final class RateProgressBar {
         return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
     }
 }
+
+/// Hidden: rotation throughput against raw libsodium decrypt+encrypt of the same bytes, interleaved
+/// in one run (BENCHMARKS.md). Each round: baseline on 1 and on --jobs threads, a full rotation
+/// (timed), then an untimed --retire so the keyring stays at one or two epochs.
+struct DebugRotateBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "debug-rotate-bench", abstract: "(benchmark)", shouldDisplay: false)
+
+    @Option var store: String
+    @OptionGroup var key: KeyOptions
+    @Option var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option var rounds: Int = 3
+    @Flag(name: .customLong("no-sync")) var noSync = false
+
+    func run() throws {
+        let material = try key.load()
+        let info = try StoreInfo.gather(path: store)
+        let suite = info.config.suite, chunk = info.config.chunkSize
+        print("suite \(suite.name), chunk \(chunk), jobs \(jobs), \(noSync ? "no per-file syncs (one syncfs)" : "per-file syncs")")
+        print("round  files      MB   rotate-s  rotate-MB/s  cpu-s   raw×1-MB/s  raw×\(jobs)-MB/s  ratio×1  ratio×\(jobs)")
+        for round in 1...rounds {
+            var options = RotationOptions()
+            options.jobs = jobs
+            options.syncEachFile = !noSync
+            var before = rusage(), after = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &before)
+            let report = try StoreRotation.rotate(path: store, key: material, options: options)
+            getrusage(RUSAGE_SELF.rawValue, &after)
+            guard report.complete else { throw CLIError.usage("rotation incomplete: \(report.failures.first!.message)") }
+            _ = try EpochRetirement.retire(path: store, key: material)
+            let sample = Int(min(report.bytesMoved, 256 << 20))
+            let raw1 = RotationBenchmark.rawReseal(suite: suite, chunkSize: chunk, bytes: sample, threads: 1)
+            let rawN = RotationBenchmark.rawReseal(suite: suite, chunkSize: chunk, bytes: sample, threads: jobs)
+            func secs(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+            let cpu = secs(after.ru_utime) - secs(before.ru_utime) + secs(after.ru_stime) - secs(before.ru_stime)
+            let rate = Double(report.bytesMoved) / report.seconds / 1e6
+            print(String(format: "%5d %6d %7.0f %10.2f %12.0f %6.2f %12.0f %12.0f %8.2f %8.2f", round, report.moved,
+                         Double(report.bytesMoved) / 1e6, report.seconds, rate, cpu, raw1, rawN, rate / raw1, rate / rawN))
+        }
+    }
+}
