@@ -69,6 +69,7 @@ let package = Package(
         .testTarget(name: "SealedProviderTests", dependencies: ["SealedProvider", "SealedStore", "Lisafs", "CLinux", "sealgofer",
                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
+        .testTarget(name: "InteropTests", dependencies: []),
         // rekey / rotate / retire: CLI end to end, SIGKILL resumption, store lock against a running gofer.
         .testTarget(name: "RotationTests", dependencies: ["SealedStore", "Lisafs", "CLinux", "sealgofer"]),
     ],

@@ -212,6 +212,11 @@ public final class SealedFile: @unchecked Sendable {
     private func commitLocked(_ changes: [ChunkChange], newSize: UInt64, durable: Bool) throws {
         let layout = codec.layout
         let oldSize = sidecar.committedSize
+        if changes.isEmpty && newSize == oldSize {
+            // Nothing changed (a Flush or FSync of a clean file): no new generation.
+            if durable { try dataSyncFD(fd, what: "data file") }
+            return
+        }
         let oldN = layout.chunkCount(size: oldSize), newN = layout.chunkCount(size: newSize)
         var plain: [UInt64: [UInt8]] = [:]
         for ch in changes {

@@ -13,6 +13,7 @@ public struct StoreInfo: Sendable {
     public var ciphertextBytes: UInt64 = 0
     public var sidecars = 0
     public var pendingJournals = 0
+    private var seen = Set<String>()
 
     /// Reads config, the keyring's public part (checksum-verified) and counts; no key, no lock.
     public static func gather(path: String) throws -> StoreInfo {
@@ -50,7 +51,9 @@ public struct StoreInfo: Sendable {
             case S_IFDIR:
                 directories += 1
                 if let sub = try? openDirectory(dir, name) { count(sub); close(sub) }
-            case S_IFREG: files += 1; ciphertextBytes += UInt64(st.st_size)
+            case S_IFREG:
+                // Hard links count once.
+                if st.st_nlink <= 1 || seen.insert("\(st.st_dev):\(st.st_ino)").inserted { files += 1; ciphertextBytes += UInt64(st.st_size) }
             case S_IFLNK: symlinks += 1
             default: otherNodes += 1
             }

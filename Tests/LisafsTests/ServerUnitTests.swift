@@ -1,4 +1,7 @@
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import Lisafs
 
 final class ServerNameValidationTests: XCTestCase {
@@ -170,4 +173,70 @@ final class ServerNodeTreeTests: XCTestCase {
         XCTAssertTrue(dir.isDeleted && sub.isDeleted && leaf.isDeleted)
         XCTAssertFalse(root.isDeleted)
     }
+
+    /// A client can build a directory chain of any depth; releasing the
+    /// deepest node frees every level. Both the reference drop and Swift's
+    /// deallocation of the chain must be iterative: run on a 256 KiB stack,
+    /// one frame per level (≥ 16 bytes) for 100 000 levels would overflow it.
+    /// (A recursive decRef crashes here; the deallocation half also passes
+    /// without PathNode's deinit, because Swift 6 compilers emit the same loop.)
+    func testReleasingAVeryDeepChainDoesNotRecurse() throws {
+        final class Box: @unchecked Sendable { var node: PathNode? }
+        let root = PathNode()
+        let deepest = Box()
+        weak var top: PathNode?
+        // Built in a closure so that no local variable of this frame keeps
+        // the chain alive past `deepest.node = nil`.
+        deepest.node = {
+            var current = root.childForWalk(Array("d".utf8))
+            for _ in 1..<100_000 {
+                let next = current.childForWalk(Array("d".utf8))
+                current.decRef()  // only the child's reference keeps it now
+                current = next
+            }
+            return current
+        }()
+        XCTAssertEqual(root.childCount, 1)
+        top = root.existingChild(Array("d".utf8))
+        XCTAssertNotNil(top)
+        try runOnSmallStack {
+            deepest.node?.markDeletedRecursively()
+            deepest.node?.decRef()
+            deepest.node = nil  // last strong reference to the whole chain
+        }
+        XCTAssertEqual(root.childCount, 0)
+        XCTAssertEqual(root.referenceCount, 1)
+        XCTAssertNil(top, "the whole chain was freed")
+    }
+
+    func testMarkingAVeryDeepSubtreeDeletedDoesNotRecurse() throws {
+        let root = PathNode()
+        let top = root.childForWalk(Array("top".utf8))
+        var chain: [PathNode] = [top]
+        for _ in 0..<100_000 { chain.append(chain[chain.count - 1].childForWalk(Array("d".utf8))) }
+        try runOnSmallStack { top.markDeletedRecursively() }
+        XCTAssertTrue(chain.allSatisfy(\.isDeleted))
+        for node in chain.reversed() { node.decRef() }
+        XCTAssertEqual(root.referenceCount, 1)
+    }
+}
+
+/// Runs `body` on a new thread with a 256 KiB stack and waits for it.
+func runOnSmallStack(_ body: @escaping () -> Void) throws {
+    final class Context { let body: () -> Void; init(_ body: @escaping () -> Void) { self.body = body } }
+    var attributes = pthread_attr_t()
+    pthread_attr_init(&attributes)
+    defer { pthread_attr_destroy(&attributes) }
+    pthread_attr_setstacksize(&attributes, 256 * 1024)
+    var thread = pthread_t()
+    let context = Unmanaged.passRetained(Context(body)).toOpaque()
+    let rc = pthread_create(&thread, &attributes, { raw in
+        Unmanaged<Context>.fromOpaque(raw!).takeRetainedValue().body()
+        return nil
+    }, context)
+    guard rc == 0 else {
+        Unmanaged<Context>.fromOpaque(context).release()
+        throw Errno(rc)
+    }
+    pthread_join(thread, nil)
 }

@@ -74,6 +74,26 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try CLI.run(["info", "--store", store]).status, 0)
     }
 
+    func testInitOptionsAndRefusals() throws {
+        let dir = TempDir()
+        let key = dir.sub("key")
+        for suite in Fixture.suites {
+            let store = dir.sub("s-\(suite.name)")
+            XCTAssertEqual(try CLI.run(["init", "--store", store, "--key-file", key, "--suite", suite.name, "--chunk-size", "8192"]).status, 0)
+            let info = try JSONSerialization.jsonObject(with: Data(try CLI.run(["info", "--store", store, "--json"]).stdout.utf8)) as! [String: Any]
+            XCTAssertEqual(info["suite"] as? String, suite.name)
+            XCTAssertEqual(info["chunkSize"] as? Int, 8192)
+            // Not empty any more: refused.
+            XCTAssertEqual(try CLI.run(["init", "--store", store, "--key-file", key]).status, 2)
+        }
+        XCTAssertEqual(try CLI.run(["init", "--store", dir.sub("x"), "--key-file", key, "--chunk-size", "5000"]).status, 2)
+        XCTAssertEqual(try CLI.run(["init", "--store", dir.sub("y"), "--key-file", key, "--suite", "rot13"]).status, 2)
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: dir.sub("shortkey")))
+        let r = try CLI.run(["init", "--store", dir.sub("z"), "--key-file", dir.sub("shortkey")])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("exactly 32 bytes"), r.stderr)
+    }
+
     func testPassphraseStore() throws {
         let dir = TempDir()
         let store = dir.sub("store"), pw = dir.sub("pw"), bad = dir.sub("bad")

@@ -74,6 +74,8 @@ final class CommitTests: XCTestCase {
         XCTAssertEqual(try f.readAll(), [])
         XCTAssertEqual(try fileSize(fd: f.fileDescriptor), UInt64(FileHeader.length), "trimmed")
         XCTAssertEqual(f.generation, 6)
+        try f.commit([], newSize: 0, durable: true)
+        XCTAssertEqual(f.generation, 6, "an unchanged commit is a no-op")
         // Ranged reads.
         try f.commitAll(Fixture.bytes(5 * c, seed: 3))
         XCTAssertEqual(try f.read(offset: UInt64(c - 3), count: 10), Array(Fixture.bytes(5 * c, seed: 3)[(c - 3)..<(c + 7)]))

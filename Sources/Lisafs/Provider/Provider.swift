@@ -162,6 +162,9 @@ public protocol Provider: AnyObject {
     func statfs(_ node: Node) throws -> StatFS
 
     // MARK: Extended attributes (names: 1...255 bytes without NUL; values ≤ 64 KiB)
+    // The server passes only names in the `user.` namespace and drops every
+    // other name from `listXattr` results (security.*, trusted.*, system.*
+    // carry host privileges); providers need not check.
 
     /// fgetxattr. `size` 0 means "any size"; otherwise ERANGE if larger. Lock: read.
     func getXattr(_ node: Node, name: [UInt8], size: UInt32) throws -> [UInt8]

@@ -70,24 +70,51 @@ final class PathNode: @unchecked Sendable {
     }
 
     /// Drops a reference; at zero the node leaves its parent's map and drops its
-    /// reference on the parent. Precondition: the server's rename lock is held
-    /// (shared or exclusive) because `parent` is read.
+    /// reference on the parent, and so on up the chain. Precondition: the
+    /// server's rename lock is held (shared or exclusive) because `parent` is read.
+    ///
+    /// Iterative, not recursive: a client can build a chain of any depth (one
+    /// MkdirAt per level), and releasing its deepest FD may free every level
+    /// at once; one stack frame per level would overflow the serving thread.
     func decRef() {
-        guard let parent else {
-            rootRefsLock.withLock { refs -= 1 }
-            return
-        }
-        let destroyed: Bool = parent.childrenLock.withLock {
-            refs -= 1
-            guard refs == 0 else { return false }
-            // A node unlinked or replaced by a rename has already left the map,
-            // and a new file may now live under the same name: only remove self.
-            if let current = parent.children[name], current === self {
-                parent.children[name] = nil
+        var node = self
+        while true {
+            guard let parent = node.parent else {
+                node.rootRefsLock.withLock { node.refs -= 1 }
+                return
             }
-            return true
+            let destroyed: Bool = parent.childrenLock.withLock {
+                node.refs -= 1
+                guard node.refs == 0 else { return false }
+                // A node unlinked or replaced by a rename has already left the map,
+                // and a new file may now live under the same name: only remove self.
+                if let current = parent.children[node.name], current === node {
+                    parent.children[node.name] = nil
+                }
+                return true
+            }
+            guard destroyed else { return }
+            node = parent
         }
-        if destroyed { parent.decRef() }
+    }
+
+    /// Frees the chain of ancestors that die with this node one by one.
+    /// A naive release of `parent` from this deinit would run the parent's
+    /// deinit, which releases its own parent, and so on: one nested release
+    /// per level of a client-built chain. (Swift 6 compilers already emit such
+    /// a loop for a self-typed stored property; this makes it explicit rather
+    /// than an optimisation we depend on.) Each ancestor is detached only when
+    /// this deinit holds its last reference, so nobody else can be looking at it.
+    deinit {
+        var next = parent
+        parent = nil
+        while var ancestor = next {
+            next = nil
+            guard isKnownUniquelyReferenced(&ancestor) else { break }
+            next = ancestor.parent
+            ancestor.parent = nil
+            // `ancestor` is released here with no parent left to cascade into.
+        }
     }
 
     /// Current reference count (tests and diagnostics).
@@ -149,10 +176,13 @@ final class PathNode: @unchecked Sendable {
     /// Marks this node and everything below it deleted. Children are not locked
     /// (lock order forbids it); a deleted directory normally has no children left,
     /// and if the host tree was changed behind our back this is best effort.
+    /// Uses an explicit work list: the subtree may be arbitrarily deep.
     func markDeletedRecursively() {
-        deletedFlag.store(true, ordering: .releasing)
-        let snapshot = childrenLock.withLock { Array(children.values) }
-        for child in snapshot { child.markDeletedRecursively() }
+        var pending: [PathNode] = [self]
+        while let node = pending.popLast() {
+            node.deletedFlag.store(true, ordering: .releasing)
+            pending.append(contentsOf: node.childrenLock.withLock { Array(node.children.values) })
+        }
     }
 
     /// Moves this node to `newName` under `newParent` after a successful rename,
