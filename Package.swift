@@ -42,6 +42,18 @@ let package = Package(
             name: "HostProvider",
             dependencies: ["Lisafs", "CLinux", .product(name: "Logging", package: "swift-log")]
         ),
+        // Serves data/ of a sealed store: plaintext scratch files donated to the client, sealed on commit.
+        .target(
+            name: "SealedProvider",
+            dependencies: ["Lisafs", "SealedStore", "CLinux", "CSodium", .product(name: "Logging", package: "swift-log")]
+        ),
+        // `swift run -c release sealed-bench`: the SealedProvider figures of BENCHMARKS.md.
+        .executableTarget(
+            name: "sealed-bench",
+            dependencies: ["SealedProvider", "HostProvider", "SealedStore", "Lisafs", "CLinux", "CSodium",
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Sources/SealedBench"
+        ),
         // seccomp, core-dump suppression, capability dropping for the gofer process.
         .target(
             name: "Hardening",
@@ -49,11 +61,6 @@ let package = Package(
         ),
         // Child process for HardeningTests: applies one hardening step, then probes it.
         .executableTarget(name: "hardening-probe", dependencies: ["Hardening"]),
-        // Serves data/ of a sealed store: plaintext scratch files donated to the client, sealed on commit.
-        .target(
-            name: "SealedProvider",
-            dependencies: ["Lisafs", "SealedStore", "CLinux", "CSodium", .product(name: "Logging", package: "swift-log")]
-        ),
         .executableTarget(
             name: "sealgofer",
             dependencies: [

@@ -109,12 +109,19 @@ final class InodeRegistry: @unchecked Sendable {
         func satisfied() -> Bool {
             lock.locked { usage + Int64(clamping: bytes) <= Int64(clamping: scratchLimit) && unusedCount <= maxUnused }
         }
-        if satisfied() { return true }
-        let candidates: [SealedInode] = lock.locked {
-            entries.values.filter { $0.references == 0 && $0 !== excluding }.sorted { $0.lastUse < $1.lastUse }
-        }
-        for candidate in candidates {
-            if satisfied() { return true }
+        var skipped = Set<ObjectIdentifier>()
+        while !satisfied() {
+            // The least recently used unused entry (usually one eviction is due,
+            // so a linear search beats sorting the table).
+            let candidate: SealedInode? = lock.locked {
+                var best: SealedInode? = nil
+                for e in entries.values where e.references == 0 && e !== excluding && !skipped.contains(ObjectIdentifier(e)) {
+                    if best == nil || e.lastUse < best!.lastUse { best = e }
+                }
+                return best
+            }
+            guard let candidate else { break }
+            skipped.insert(ObjectIdentifier(candidate))
             // Never wait for another entry's lock while holding our own.
             candidate.lock.tryLocked {
                 guard candidate.isEvictableLocked, removeIfUnusedLocked(candidate) else { return }

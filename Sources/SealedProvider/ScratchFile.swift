@@ -83,6 +83,8 @@ final class ScratchFile {
 
     /// Reads the whole scratch, hashing each chunk (on up to `parallelism`
     /// threads) and collecting the chunks whose digest differs from the commit.
+    /// Chunks past the committed ones are changes by definition: they are read
+    /// straight into the arrays handed to the store (no extra copy).
     func scan(digester: ChangeDigester, parallelism: Int) throws -> Scan {
         let st = try Sys.fstat(fd)
         let sampled = clinux_coarse_realtime_ns()
@@ -94,11 +96,15 @@ final class ScratchFile {
         var shortRead = false
         // Runs of up to 8 MiB: few system calls, bounded memory.
         let runChunks = max(1, (8 << 20) / chunkSize)
+        let known = min(count, digests.count)
+        func length(_ index: Int) -> Int { Int(min(c, size - UInt64(index) * c)) }
+
+        // Known chunks: read a run, hash it, copy out what differs.
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: runChunks * chunkSize, alignment: 64)
         defer { buffer.deallocate() }
         var first = 0
-        while first < count {
-            let last = min(count, first + runChunks)
+        while first < known {
+            let last = min(known, first + runChunks)
             let start = UInt64(first) * c
             let bytes = Int(min(size, UInt64(last) * c) - start)
             let window = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<bytes])
@@ -109,34 +115,69 @@ final class ScratchFile {
                 shortRead = true
                 UnsafeMutableRawBufferPointer(rebasing: window[got...]).initializeMemory(as: UInt8.self, repeating: 0)
             }
-            let chunks = last - first
-            newDigests.withUnsafeMutableBufferPointer { buffer in
-                let out = buffer
-                let hashOne = { (k: Int) in
-                    let lo = k * self.chunkSize
-                    let hi = min(bytes, lo + self.chunkSize)
-                    out[first + k] = digester.digest(UnsafeRawBufferPointer(rebasing: window[lo..<hi]))
-                }
-                let workers = min(parallelism, chunks)
-                if workers > 1 {
-                    DispatchQueue.concurrentPerform(iterations: workers) { w in
-                        var k = w
-                        while k < chunks { hashOne(k); k += workers }
-                    }
-                } else {
-                    for k in 0..<chunks { hashOne(k) }
-                }
+            let base = first
+            hash(count: last - first, parallelism: parallelism, into: &newDigests, at: base) { k in
+                let lo = k * self.chunkSize
+                return digester.digest(UnsafeRawBufferPointer(rebasing: window[lo..<min(bytes, lo + self.chunkSize)]))
             }
-            for k in 0..<chunks {
-                let index = first + k
-                if index < digests.count && digests[index] == newDigests[index] { continue }
+            for k in 0..<(last - first) where digests[base + k] != newDigests[base + k] {
                 let lo = k * chunkSize
-                let hi = min(bytes, lo + chunkSize)
-                changes.append(ChunkChange(index: UInt64(index), plaintext: Array(UnsafeRawBufferPointer(rebasing: window[lo..<hi]))))
+                changes.append(ChunkChange(index: UInt64(base + k), plaintext: Array(UnsafeRawBufferPointer(rebasing: window[lo..<min(bytes, lo + chunkSize)]))))
             }
             first = last
         }
+
+        // New chunks: each read into its own array, then hashed.
+        first = known
+        while first < count {
+            let last = min(count, first + runChunks)
+            var batch: [[UInt8]] = []
+            batch.reserveCapacity(last - first)
+            for index in first..<last {
+                let want = length(index)
+                var got = 0
+                var failure: Error? = nil
+                let chunk = [UInt8](unsafeUninitializedCapacity: want) { raw, initialized in
+                    do {
+                        got = try Sys.readFully(fd, UnsafeMutableRawBufferPointer(raw), at: UInt64(index) * c)
+                    } catch {
+                        failure = error
+                    }
+                    if got < want {
+                        UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(raw)[got...]).initializeMemory(as: UInt8.self, repeating: 0)
+                    }
+                    initialized = want
+                }
+                if let failure { throw failure }
+                if got < want { shortRead = true }
+                batch.append(chunk)
+            }
+            let base = first
+            let chunks = batch   // read concurrently, never mutated
+            hash(count: chunks.count, parallelism: parallelism, into: &newDigests, at: base) { k in
+                chunks[k].withUnsafeBytes { digester.digest($0) }
+            }
+            for (k, chunk) in batch.enumerated() { changes.append(ChunkChange(index: UInt64(base + k), plaintext: chunk)) }
+            first = last
+        }
         return Scan(size: size, changes: changes, digests: newDigests, stat: st, sampledAfterStat: sampled, hadShortRead: shortRead)
+    }
+
+    /// Digests of `count` chunks into `out[base...]`, on up to `parallelism` threads.
+    private func hash(count: Int, parallelism: Int, into out: inout [ChangeDigest], at base: Int,
+                      _ digestOf: (Int) -> ChangeDigest) {
+        out.withUnsafeMutableBufferPointer { buffer in
+            let target = buffer
+            let workers = min(parallelism, count)
+            if workers > 1 {
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    var k = w
+                    while k < count { target[base + k] = digestOf(k); k += workers }
+                }
+            } else {
+                for k in 0..<count { target[base + k] = digestOf(k) }
+            }
+        }
     }
 
     /// The scan's content is now the committed content.

@@ -33,7 +33,7 @@ final class ScratchSpace: @unchecked Sendable {
         let fd = clinux_openat(AT_FDCWD, target, O_RDONLY | Sys.directory | Sys.closeOnExec, 0)
         guard fd >= 0 else {
             let error = Errno.current
-            if let made { rmdir(made) }
+            if let made { unlinkat(AT_FDCWD, made, Sys.atRemoveDir) }
             throw error
         }
         directoryFD = fd
@@ -48,7 +48,7 @@ final class ScratchSpace: @unchecked Sendable {
 
     func close() {
         Sys.close(directoryFD)
-        if let privatePath { rmdir(privatePath) }
+        if let privatePath { unlinkat(AT_FDCWD, privatePath, Sys.atRemoveDir) }
     }
 
     /// Writes to one file twice per round with an fstat in between; if the ctime

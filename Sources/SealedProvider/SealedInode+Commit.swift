@@ -100,12 +100,12 @@ extension SealedInode {
         return true
     }
 
-    /// FSync with nothing new to seal still owes durability to earlier commits:
-    /// an empty durable commit syncs data, sidecar and directories.
+    /// FSync with nothing new to seal still owes durability to earlier commits
+    /// (their sidecar renames may not have reached the disk). The store's empty
+    /// durable commit only syncs the data file, so sync the store's filesystem.
     private func syncIfNeededLocked(_ request: CommitRequest) throws {
         guard request.durable, hasUnsyncedCommits, !isUnlinked else { return }
-        let file = try sealedLocked()
-        try file.commit([], newSize: file.committedSize, durable: true)
+        do { try context.store.syncAll() } catch { throw Errno.fromStore(error) }
         hasUnsyncedCommits = false
     }
 }

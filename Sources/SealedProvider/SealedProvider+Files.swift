@@ -37,9 +37,8 @@ extension SealedProvider {
         var entry: SealedInode? = nil
         var adopted = false
         do {
-            let created = try makeNode(pathFD: try context.reopen(file.fileDescriptor, flags: Sys.openPath))
+            let created = try makeNode(pathFD: try context.reopen(file.fileDescriptor, flags: Sys.openPath), newFile: true)
             node = created.node
-            context.sizes.store(created.node.key, ciphertext: created.stat, plaintextSize: 0)
             let inode = try context.registry.acquire(created.node.key, context: context) { try Sys.dup(created.node.fd) }
             entry = inode
             let donated: Int32? = try inode.lock.locked {

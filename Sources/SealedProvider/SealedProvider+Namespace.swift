@@ -18,7 +18,9 @@ extension SealedProvider {
         }
         do {
             if mode & umaskBits != 0 { try Sys.check { fchmod(file.fileDescriptor, mode_t(mode)) } }
-            try Sys.check { clinux_fchown_empty_path(file.fileDescriptor, attributes.uid, attributes.gid) }
+            if attributes.uid != NoUID || attributes.gid != NoGID {
+                try Sys.check { clinux_fchown_empty_path(file.fileDescriptor, attributes.uid, attributes.gid) }
+            }
             return file
         } catch {
             name.withCString { _ = unlinkat(dir.fd, $0, 0) }
@@ -57,7 +59,7 @@ extension SealedProvider {
                 if let mode, mode & umaskBits != 0 {
                     try withCBytes(Array(String(fd).utf8)) { n in try Sys.check { clinux_fchmodat(context.procSelfFD, n, mode) } }
                 }
-                try Sys.check { clinux_fchown_empty_path(fd, uid, gid) }
+                if uid != NoUID || gid != NoGID { try Sys.check { clinux_fchown_empty_path(fd, uid, gid) } }
             } catch {
                 Sys.close(fd)
                 throw error
@@ -84,9 +86,7 @@ extension SealedProvider {
         let file = try createSealedFile(in: dir, name, attributes: attributes)
         defer { file.close() }
         do {
-            let created = try makeNode(pathFD: try context.reopen(file.fileDescriptor, flags: Sys.openPath))
-            context.sizes.store(created.node.key, ciphertext: created.stat, plaintextSize: 0)
-            return created
+            return try makeNode(pathFD: try context.reopen(file.fileDescriptor, flags: Sys.openPath), newFile: true)
         } catch {
             name.withCString { _ = unlinkat(dir.fd, $0, 0) }
             try? store.removeFile(file.id)

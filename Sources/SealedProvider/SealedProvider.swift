@@ -161,11 +161,15 @@ public final class SealedProvider: Provider, @unchecked Sendable {
 
     // MARK: Nodes
 
-    /// A node for the O_PATH descriptor `fd` (consumed), with its client-visible stat.
-    func makeNode(pathFD fd: Int32) throws -> Created<Node> {
+    /// A node for the O_PATH descriptor `fd` (consumed), with its client-visible
+    /// stat (`newFile`: a file just created, known to be empty).
+    func makeNode(pathFD fd: Int32, newFile: Bool = false) throws -> Created<Node> {
         do {
             let ciphertext = try Sys.statx(fd)
             let node = Node(fd: fd, fileType: FileType.of(ciphertext), key: InodeKey(ciphertext))
+            if newFile {
+                context.sizes.store(node.key, ciphertext: ciphertext, plaintextSize: 0)
+            }
             return Created(node: node, stat: plaintextStat(node, ciphertext: ciphertext))
         } catch {
             Sys.close(fd)

@@ -11,7 +11,7 @@ import XCTest
 /// and `verify` is clean. Then a new server continues from that state.
 ///
 /// SEALGOFER_CRASH_SEED reproduces the workload (kill instants are timing);
-/// SEALGOFER_SERVE_KILLS sets the number of kills (default 150, ~15 s; 1000 with
+/// SEALGOFER_SERVE_KILLS sets the number of kills (default 100, 10–30 s; 1000 with
 /// SEALGOFER_LONG_TESTS=1).
 final class CrashTests: XCTestCase {
     static let binary: String = {
@@ -61,7 +61,7 @@ final class CrashTests: XCTestCase {
 
     func testKillAtRandomInstantsKeepsLastOrNextCommit() throws {
         let seed = TestEnvironment.seed("SEALGOFER_CRASH_SEED")
-        let kills = TestEnvironment.value("SEALGOFER_SERVE_KILLS").flatMap(Int.init) ?? (TestEnvironment.isLong ? 1000 : 150)
+        let kills = TestEnvironment.value("SEALGOFER_SERVE_KILLS").flatMap(Int.init) ?? (TestEnvironment.isLong ? 1000 : 100)
         print("crash: seed \(seed) (SEALGOFER_CRASH_SEED=\(seed) reproduces the workload), \(kills) kills")
         let fixture = try StoreFixture(chunkSize: 4096)
         defer { fixture.remove() }
