@@ -177,8 +177,8 @@ struct StoreFixture {
     }
 
     /// Every file of the source tree exports byte for byte (in-process, through the store's reader).
-    func assertContentsIntact(sample: Int? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
-        let store = try SealedStore.open(at: storePath, key: key)
+    func assertContentsIntact(sample: Int? = nil, key other: KeyMaterial? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
+        let store = try SealedStore.open(at: storePath, key: other ?? key)
         defer { store.close() }
         var chosen = paths
         if let sample, sample < paths.count { chosen.shuffle(); chosen = Array(chosen.prefix(sample)) }
