@@ -32,13 +32,22 @@ struct FileMover {
     enum Outcome {
         /// Moved; plaintext bytes re-encrypted.
         case moved(UInt64)
-        /// Already under the target epoch (moved by an earlier, interrupted run; or a hard link).
+        /// Already under the target epoch (moved by an earlier, interrupted run). Bytes: 0 when
+        /// decided from the header alone.
         case alreadyCurrent(UInt64)
     }
 
     /// `fd`: the data file, opened read-write. Recovers an interrupted commit first (as every open).
     /// `buffers`: one per worker thread, reused from file to file.
     func move(fd: Int32, buffers: MoveBuffers = MoveBuffers()) throws -> Outcome {
+        // Fast path for a rerun: a header already naming the target epoch was written by an earlier
+        // run's move (its last step but the cleanup, which the next authenticated open does), so
+        // the file is skipped without deriving keys or authenticating. Without this a rerun would
+        // spend its time re-opening every file already moved, and frequent kills could starve it.
+        // (A forged epoch field only makes a damaged file look done; verify and --retire open
+        // every file authenticated.)
+        let first = try readBytes(fd: fd, count: FileHeader.length, offset: 0, what: "read header")
+        if let header = FileHeader.parseFields(first), header.epoch == targetEpoch { return .alreadyCurrent(0) }
         let state = try FileState.load(store: store, fd: fd)
         let size = state.sidecar.committedSize
         if state.header.epoch == targetEpoch { return .alreadyCurrent(size) }
