@@ -167,7 +167,12 @@ struct FileMover {
                 return bad
             }
             let piece = SendableBytes(UnsafeRawBufferPointer(rebasing: journal[entryStart(lower)..<entryStart(end)]))
-            hashing.async(group: pending) { mac.update(piece.bytes) }
+            if end == chunks {
+                pending.wait()
+                mac.update(piece.bytes)   // the last (for most files the only) batch: no thread hand-off
+            } else {
+                hashing.async(group: pending) { mac.update(piece.bytes) }
+            }
             batch = end
         }
         pending.wait()

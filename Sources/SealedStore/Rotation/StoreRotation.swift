@@ -79,11 +79,14 @@ public enum StoreRotation {
         let results = Mutex()
         DispatchQueue.concurrentPerform(iterations: max(1, min(options.jobs, list.entries.count))) { _ in
             let buffers = MoveBuffers()
+            let directory = DirectoryCache(root: store.dataDirectory)
+            defer { directory.close() }
             while let i = queue.next() {
                 let entry = list.entries[i]
                 let granted = budget.acquire(Int(clamping: entry.size.multipliedReportingOverflow(by: 2).partialValue))
                 let outcome = Result { () throws -> FileMover.Outcome in
-                    let fd = try openBeneath(store.dataDirectory, entry.components, flags: O_RDWR)
+                    let fd = openAt(try directory.fd(for: entry.components.dropLast()), entry.components.last!, O_RDWR)
+                    guard fd >= 0 else { throw SealedStoreError.io("open \(entry.path)", errno) }
                     defer { close(fd) }
                     return try mover.move(fd: fd, buffers: buffers)
                 }
@@ -189,5 +192,29 @@ final class SharedProgress: @unchecked Sendable {
             state.doneBytes += bytes
             callback?(state)
         }
+    }
+}
+
+/// The directory of the previous file, kept open: files come in path order, so a worker mostly
+/// opens its next file in the same directory (saves a chain of openat calls per file).
+final class DirectoryCache {
+    private let root: Int32
+    private var components: ArraySlice<String>? = nil
+    private var cached: Int32 = -1
+
+    init(root: Int32) { self.root = root }
+
+    func fd(for path: ArraySlice<String>) throws -> Int32 {
+        if path.isEmpty { return root }
+        if let components, components == path, cached >= 0 { return cached }
+        close()
+        cached = try openBeneath(root, Array(path), flags: O_RDONLY | O_DIRECTORY)
+        components = path
+        return cached
+    }
+
+    func close() {
+        if cached >= 0 { Glibc.close(cached); cached = -1 }
+        components = nil
     }
 }

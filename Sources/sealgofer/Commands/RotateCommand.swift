@@ -163,25 +163,25 @@ struct DebugRotateBenchCommand: ParsableCommand {
         let info = try StoreInfo.gather(path: store)
         let suite = info.config.suite, chunk = info.config.chunkSize
         print("suite \(suite.name), chunk \(chunk), jobs \(jobs), \(noSync ? "no per-file syncs (one syncfs)" : "per-file syncs")")
-        print("round  files      MB   rotate-s  rotate-MB/s  cpu-s   raw×1-MB/s  raw×\(jobs)-MB/s  ratio×1  ratio×\(jobs)")
+        print("wall MB/s: rotate | raw decrypt+encrypt on 1 and \(jobs) threads | ratios;  MB per CPU-second: rotate | raw | ratio")
+        print("round files     MB rotate-s  rotate   raw×1   raw×\(jobs)  r/raw×1 r/raw×\(jobs)   rot/cpu raw/cpu ratio")
         for round in 1...rounds {
             var options = RotationOptions()
             options.jobs = jobs
             options.syncEachFile = !noSync
-            var before = rusage(), after = rusage()
-            getrusage(RUSAGE_SELF.rawValue, &before)
+            let c0 = RotationBenchmark.processCPUSeconds()
             let report = try StoreRotation.rotate(path: store, key: material, options: options)
-            getrusage(RUSAGE_SELF.rawValue, &after)
+            let cpu = RotationBenchmark.processCPUSeconds() - c0
             guard report.complete else { throw CLIError.usage("rotation incomplete: \(report.failures.first!.message)") }
             _ = try EpochRetirement.retire(path: store, key: material)
             let sample = Int(min(report.bytesMoved, 256 << 20))
             let raw1 = RotationBenchmark.rawReseal(suite: suite, chunkSize: chunk, bytes: sample, threads: 1)
             let rawN = RotationBenchmark.rawReseal(suite: suite, chunkSize: chunk, bytes: sample, threads: jobs)
-            func secs(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-            let cpu = secs(after.ru_utime) - secs(before.ru_utime) + secs(after.ru_stime) - secs(before.ru_stime)
-            let rate = Double(report.bytesMoved) / report.seconds / 1e6
-            print(String(format: "%5d %6d %7.0f %10.2f %12.0f %6.2f %12.0f %12.0f %8.2f %8.2f", round, report.moved,
-                         Double(report.bytesMoved) / 1e6, report.seconds, rate, cpu, raw1, rawN, rate / raw1, rate / rawN))
+            let mb = Double(report.bytesMoved) / 1e6
+            let rate = mb / report.seconds
+            print(String(format: "%5d %5d %6.0f %8.2f %7.0f %7.0f %7.0f %8.2f %8.2f %9.0f %7.0f %5.2f", round, report.moved, mb,
+                         report.seconds, rate, raw1.wall, rawN.wall, rate / raw1.wall, rate / rawN.wall,
+                         mb / cpu, raw1.perCPU, (mb / cpu) / raw1.perCPU))
         }
     }
 }
