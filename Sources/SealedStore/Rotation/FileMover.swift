@@ -111,8 +111,10 @@ struct FileMover {
         try writeAll(fd: fd, newHeaderBytes, offset: 0, what: "write header")
         if syncs { try dataSyncFD(fd, what: "data file") }
         try RotationTestHooks.step(.headerWritten)
-        try store.layout.removeJournal(oldID)
-        try store.layout.removeSidecar(oldID)
+        // The journal and the old sidecar (their `.tmp` siblings cannot exist here: the journal's was
+        // renamed by this move; the store's removeJournal/removeSidecar would unlink them too).
+        try unlinkIfPresent(store.layout.journalFD, StoreLayout.journalName(oldID))
+        try unlinkIfPresent(try store.layout.sidecarDirectory(oldID), StoreLayout.sidecarName(oldID))
         try FileState.trim(fd: fd, to: layout.fileLength(size: size))
         return .moved(size)
     }
@@ -182,6 +184,10 @@ struct FileMover {
 
     /// Chunks per pipeline batch (2 MiB at the default chunk size).
     static let batchChunks = 32
+
+    private func unlinkIfPresent(_ dir: Int32, _ name: String) throws {
+        if unlinkat(dir, name, 0) != 0 && errno != ENOENT { throw SealedStoreError.io("remove \(name)", errno) }
+    }
 
     /// `<old id>.j.tmp`, (fdatasync), rename to `<old id>.j`, (fsync meta/journal).
     private func writeJournal(_ bytes: UnsafeRawBufferPointer, id: FileID) throws {
