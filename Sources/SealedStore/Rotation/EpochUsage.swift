@@ -26,12 +26,13 @@ public struct EpochUsage: Sendable {
         defer { close(root) }
         let data = try openDirectory(root, StoreLayout.dataName)
         defer { close(data) }
-        let meta = try openDirectory(root, StoreLayout.metaName)
-        defer { close(meta) }
-        let files = try? openDirectory(meta, StoreLayout.filesName)
+        // meta/ may be missing or damaged: info still shows what it can.
+        let meta = try? openDirectory(root, StoreLayout.metaName)
+        defer { if let meta { close(meta) } }
+        let files = meta.flatMap { try? openDirectory($0, StoreLayout.filesName) }
         defer { if let files { close(files) } }
         var usage = EpochUsage()
-        usage.rotationTarget = try? RotationMarker.read(metaFD: meta)?.targetEpoch
+        usage.rotationTarget = meta.flatMap { (try? RotationMarker.read(metaFD: $0))?.targetEpoch }
         for entry in try DataFileList.scan(dataFD: data).entries {
             let fd = try? openBeneath(data, entry.components, flags: O_RDONLY)
             guard let fd, fd >= 0 else { usage.unreadable += 1; continue }
