@@ -60,6 +60,29 @@ final class InterruptedRotationTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(interrupted, kills / 3, "too few kills landed inside a rotation to prove anything")
     }
 
+    /// Small batches, a tiny memory budget and files larger than a batch (moved alone, one at a
+    /// time under the budget), on two workers, with and without syncs.
+    func testBatchBoundariesAndMemoryBudget() throws {
+        for syncs in [true, false] {
+            let f = try StoreFixture.make("batches", files: 300, seed: 41, maxLarge: 1 << 20)
+            let (keys, ids) = try f.capture()
+            var options = RotationOptions()
+            options.jobs = 2
+            options.syncs = syncs
+            options.batchFiles = 7
+            options.batchBytes = 64 << 10
+            options.memoryBudget = 1 << 20
+            let r = try StoreRotation.rotate(path: f.storePath, key: f.key, options: options)
+            XCTAssertTrue(r.complete, "\(r.failures.map(\.message))")
+            XCTAssertEqual(r.moved, Set(ids.values).count)
+            XCTAssertEqual(try f.verify().status, 0)
+            try f.assertContentsIntact()
+            let retired = try EpochRetirement.retire(path: f.storePath, key: f.key)
+            XCTAssertEqual(retired.retired, [1])
+            try assertRetiredKeysOpenNothing(f, retired: keys, formerIDs: ids.mapValues { [$0] }, kept: 2)
+        }
+    }
+
     /// A crash right after each step of a move (journal committed, chunks written, sidecar
     /// replaced, header written): every file reads as before, verify is clean, and a rerun
     /// resumes the same rotation and completes it.

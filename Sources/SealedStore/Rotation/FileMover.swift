@@ -14,32 +14,33 @@ import Foundation
 /// * the chunks are decrypted and sealed in one pass on up to `parallelism` threads, and the
 ///   journal's slots are written in place with `pwritev` straight out of the journal buffer.
 ///
+/// A move is `prepare` (in memory), then the four steps of §7 as separate calls —
+/// `commitJournal`, `applyChunksAndSidecar`, `switchHeader`, `cleanup` — so that a caller can run
+/// each step for a whole batch of files and make the batch durable with one `syncfs` between
+/// steps instead of several fsyncs per file (`StoreRotation`). The mover itself never syncs.
+///
 /// Memory: the file's ciphertext plus its journal (≈ 2 × the file). A file whose journal would
 /// exceed what recovery reads back (2 GiB) is refused rather than written unrecoverably.
 struct FileMover {
     let store: SealedStore
     let targetEpoch: UInt32
     let targetMaster: SecretBytes
-    /// Per-file power-loss safety: fsync the journal (and its directory) before overwriting any
-    /// chunk in place, the data before the sidecar, the sidecar before the header. Without it
-    /// a move is atomic against process death only and the caller syncs the filesystem at the end.
-    let syncs: Bool
     let parallelism: Int
 
     /// `FileState.recover` reads a journal with `readFileAt(limit: 1 << 31)`.
     static let maxJournalLength: UInt64 = 1 << 31
 
-    enum Outcome {
-        /// Moved; plaintext bytes re-encrypted.
-        case moved(UInt64)
+    enum Prepared {
+        case move(PreparedMove)
         /// Already under the target epoch (moved by an earlier, interrupted run). Bytes: 0 when
         /// decided from the header alone.
         case alreadyCurrent(UInt64)
     }
 
-    /// `fd`: the data file, opened read-write. Recovers an interrupted commit first (as every open).
-    /// `buffers`: one per worker thread, reused from file to file.
-    func move(fd: Int32, buffers: MoveBuffers = MoveBuffers()) throws -> Outcome {
+    /// Loads the file behind `fd` (opened read-write; recovering an interrupted commit first, as
+    /// every open does) and builds its journal in `buffers`' journal `slot`. Takes ownership of
+    /// `fd` when it returns `.move`; otherwise the caller still owns it.
+    func prepare(fd: Int32, buffers: MoveBuffers, slot: Int) throws -> Prepared {
         // Fast path for a rerun: a header already naming the target epoch was written by an earlier
         // run's move (its last step but the cleanup, which the next authenticated open does), so
         // the file is skipped without deriving keys or authenticating. Without this a rerun would
@@ -68,8 +69,7 @@ struct FileMover {
 
         // The committed ciphertext (an uncommitted tail beyond it is ignored, as readers do).
         let data = buffers.ciphertext(dataLength)
-        let got = try readUpTo(fd: fd, UnsafeMutableRawBufferPointer(rebasing: data[0..<dataLength]),
-                               offset: UInt64(FileHeader.length), what: "read chunks")
+        let got = try readUpTo(fd: fd, data, offset: UInt64(FileHeader.length), what: "read chunks")
         guard got == dataLength else {
             throw SealedStoreError.damaged(Damage(.truncated, fileID: state.header.fileID, detail: "file shrank while being read"))
         }
@@ -84,8 +84,7 @@ struct FileMover {
         let newHeaderBytes = newHeader.serialize(keys: newKeys)
         let newSidecarBytes = newSidecar.serialize(keys: newKeys)
 
-        let journal = buffers.journal(journalLength)
-        defer { buffers.release() }
+        let journal = buffers.journal(slot: slot, journalLength)
         var fixed = ByteWriter(capacity: Journal.fixedLength)
         fixed.raw(Journal.magic); fixed.u16(1); fixed.u16(1)   // flags bit 0: move to a fresh ID
         fixed.raw(oldID.bytes); fixed.raw(newSidecarBytes); fixed.raw(newHeaderBytes)
@@ -98,25 +97,54 @@ struct FileMover {
                                   journal: journal, from: oldCodec, to: newCodec, macKey: state.keys.journal) {
             throw SealedStoreError.damaged(Damage(.chunk, fileID: oldID, chunk: UInt64(bad), detail: "chunk authentication failed"))
         }
+        return .move(PreparedMove(fd: fd, oldID: oldID, newID: newID, layout: layout, size: size, chunks: chunks,
+                                  journal: UnsafeRawBufferPointer(journal), newHeader: newHeaderBytes, newSidecar: newSidecarBytes))
+    }
 
-        // §7 step 3: the commit point.
-        try writeJournal(UnsafeRawBufferPointer(journal), id: oldID)
+    /// §7 step 3, the commit point: `<old id>.j.tmp` written and renamed to `<old id>.j`. From
+    /// here on the move completes even if the process dies (any later open replays it).
+    func commitJournal(_ m: PreparedMove) throws {
+        let dir = store.layout.journalFD
+        let name = StoreLayout.journalName(m.oldID), tmp = name + ".tmp"
+        let fd = openAt(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { throw SealedStoreError.io("create \(tmp)", errno) }
+        do {
+            try writeAll(fd: fd, m.journal, offset: 0, what: "write \(tmp)")
+        } catch {
+            close(fd); unlinkat(dir, tmp, 0); throw error
+        }
+        close(fd)
+        guard renameat(dir, tmp, dir, name) == 0 else {
+            let e = errno; unlinkat(dir, tmp, 0); throw SealedStoreError.io("rename \(tmp)", e)
+        }
         try RotationTestHooks.step(.journalWritten)
-        // Steps 4–6, in the order of FileState.applyJournal.
-        try writeSlots(fd: fd, journal: UnsafeRawBufferPointer(journal), chunks: chunks, size: size, layout: layout)
-        if syncs { try dataSyncFD(fd, what: "data file") }
+    }
+
+    /// §7 steps 4–5 (as FileState.applyJournal orders them): the chunks in place, then the new sidecar.
+    func applyChunksAndSidecar(_ m: PreparedMove) throws {
+        try writeSlots(fd: m.fd, journal: m.journal, chunks: m.chunks, size: m.size, layout: m.layout)
         try RotationTestHooks.step(.chunksApplied)
-        try store.layout.writeSidecar(newID, newSidecarBytes, sync: syncs, syncDirectory: syncs)
+        try store.layout.writeSidecar(m.newID, m.newSidecar, sync: false, syncDirectory: false)
         try RotationTestHooks.step(.sidecarWritten)
-        try writeAll(fd: fd, newHeaderBytes, offset: 0, what: "write header")
-        if syncs { try dataSyncFD(fd, what: "data file") }
+    }
+
+    /// The new header, last (§5.3): from here on the file reads under its new ID.
+    func switchHeader(_ m: PreparedMove) throws {
+        try writeAll(fd: m.fd, m.newHeader, offset: 0, what: "write header")
         try RotationTestHooks.step(.headerWritten)
-        // The journal and the old sidecar (their `.tmp` siblings cannot exist here: the journal's was
-        // renamed by this move; the store's removeJournal/removeSidecar would unlink them too).
-        try unlinkIfPresent(store.layout.journalFD, StoreLayout.journalName(oldID))
-        try unlinkIfPresent(try store.layout.sidecarDirectory(oldID), StoreLayout.sidecarName(oldID))
-        try FileState.trim(fd: fd, to: layout.fileLength(size: size))
-        return .moved(size)
+    }
+
+    /// §7 step 6: the journal and the old sidecar go, the file is trimmed. Their `.tmp` siblings
+    /// cannot exist here (the journal's was renamed by this move), so only the names themselves
+    /// are unlinked. Leftovers after a crash are removed by the next open (previous ID, §5.3).
+    func cleanup(_ m: PreparedMove) throws {
+        try unlinkIfPresent(store.layout.journalFD, StoreLayout.journalName(m.oldID))
+        try unlinkIfPresent(try store.layout.sidecarDirectory(m.oldID), StoreLayout.sidecarName(m.oldID))
+        try FileState.trim(fd: m.fd, to: m.layout.fileLength(size: m.size))
+    }
+
+    private func unlinkIfPresent(_ dir: Int32, _ name: String) throws {
+        if unlinkat(dir, name, 0) != 0 && errno != ENOENT { throw SealedStoreError.io("remove \(name)", errno) }
     }
 
     /// Decrypts every chunk slot of `data` and seals it into its journal entry
@@ -185,28 +213,6 @@ struct FileMover {
     /// Chunks per pipeline batch (2 MiB at the default chunk size).
     static let batchChunks = 32
 
-    private func unlinkIfPresent(_ dir: Int32, _ name: String) throws {
-        if unlinkat(dir, name, 0) != 0 && errno != ENOENT { throw SealedStoreError.io("remove \(name)", errno) }
-    }
-
-    /// `<old id>.j.tmp`, (fdatasync), rename to `<old id>.j`, (fsync meta/journal).
-    private func writeJournal(_ bytes: UnsafeRawBufferPointer, id: FileID) throws {
-        let dir = store.layout.journalFD
-        let name = StoreLayout.journalName(id), tmp = name + ".tmp"
-        let fd = openAt(dir, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        guard fd >= 0 else { throw SealedStoreError.io("create \(tmp)", errno) }
-        do {
-            try writeAll(fd: fd, bytes, offset: 0, what: "write \(tmp)")
-            if syncs { try dataSyncFD(fd, what: tmp) }
-        } catch {
-            close(fd); unlinkat(dir, tmp, 0); throw error
-        }
-        close(fd)
-        guard renameat(dir, tmp, dir, name) == 0 else {
-            let e = errno; unlinkat(dir, tmp, 0); throw SealedStoreError.io("rename \(tmp)", e)
-        }
-        if syncs { try syncFD(dir, what: "meta/journal") }
-    }
 
     /// Writes every journal slot at its place in the data file: `pwritev` over runs of slots
     /// (the 12-byte entry headers between them are skipped), falling back to `pwrite` per slot.
@@ -243,30 +249,41 @@ struct FileMover {
 /// comparable to the encryption itself. Buffers above `keepLimit` are freed after each file.
 final class MoveBuffers {
     static let keepLimit = 64 << 20
-    private var kept: [UnsafeMutableRawBufferPointer] = [UnsafeMutableRawBufferPointer(start: nil, count: 0),
-                                                         UnsafeMutableRawBufferPointer(start: nil, count: 0)]
+    private var data = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    /// One journal buffer per position in a batch.
+    private var journals: [UnsafeMutableRawBufferPointer] = []
 
-    /// At least `count` bytes (valid until `release`).
-    func ciphertext(_ count: Int) -> UnsafeMutableRawBufferPointer { buffer(0, count) }
-    func journal(_ count: Int) -> UnsafeMutableRawBufferPointer { buffer(1, count) }
+    /// At least `count` bytes for a file's ciphertext (valid until the next call).
+    func ciphertext(_ count: Int) -> UnsafeMutableRawBufferPointer { MoveBuffers.ensure(&data, count) }
 
-    private func buffer(_ slot: Int, _ count: Int) -> UnsafeMutableRawBufferPointer {
-        if kept[slot].count < count {
-            kept[slot].baseAddress.map { $0.deallocate() }
-            kept[slot] = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 4096), alignment: 64)
-        }
-        return UnsafeMutableRawBufferPointer(rebasing: kept[slot][0..<count])
+    /// At least `count` bytes for the journal of the `slot`-th file of a batch (valid until `release`).
+    func journal(slot: Int, _ count: Int) -> UnsafeMutableRawBufferPointer {
+        while journals.count <= slot { journals.append(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
+        return MoveBuffers.ensure(&journals[slot], count)
     }
 
-    /// Frees oversized buffers (a rare huge file must not pin its memory for the whole run).
+    private static func ensure(_ b: inout UnsafeMutableRawBufferPointer, _ count: Int) -> UnsafeMutableRawBufferPointer {
+        if b.count < count {
+            b.baseAddress.map { $0.deallocate() }
+            b = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 4096), alignment: 64)
+        }
+        return UnsafeMutableRawBufferPointer(rebasing: b[0..<count])
+    }
+
+    /// After a batch: frees oversized buffers (a rare huge file must not pin its memory for the
+    /// whole run).
     func release() {
-        for slot in 0..<kept.count where kept[slot].count > MoveBuffers.keepLimit {
-            kept[slot].baseAddress!.deallocate()
-            kept[slot] = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        if data.count > MoveBuffers.keepLimit { data.baseAddress!.deallocate(); data = UnsafeMutableRawBufferPointer(start: nil, count: 0) }
+        for i in journals.indices where journals[i].count > MoveBuffers.keepLimit {
+            journals[i].baseAddress!.deallocate()
+            journals[i] = UnsafeMutableRawBufferPointer(start: nil, count: 0)
         }
     }
 
-    deinit { for b in kept { b.baseAddress.map { $0.deallocate() } } }
+    deinit {
+        data.baseAddress.map { $0.deallocate() }
+        for b in journals { b.baseAddress.map { $0.deallocate() } }
+    }
 }
 
 /// Incremental keyed BLAKE2b-256 (`H(key, msg)` of Keys/README.md, fed in pieces): the journal MAC.
@@ -299,4 +316,26 @@ final class JournalMAC: @unchecked Sendable {
 struct SendableBytes: @unchecked Sendable {
     let bytes: UnsafeRawBufferPointer
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+}
+
+/// A move built in memory, between `FileMover.prepare` and `cleanup`. Owns the file's FD.
+final class PreparedMove {
+    let fd: Int32
+    let oldID: FileID
+    let newID: FileID
+    let layout: ChunkLayout
+    let size: UInt64
+    let chunks: Int
+    /// Borrowed from the worker's `MoveBuffers` (valid until its next batch).
+    let journal: UnsafeRawBufferPointer
+    let newHeader: [UInt8]
+    let newSidecar: [UInt8]
+
+    init(fd: Int32, oldID: FileID, newID: FileID, layout: ChunkLayout, size: UInt64, chunks: Int,
+         journal: UnsafeRawBufferPointer, newHeader: [UInt8], newSidecar: [UInt8]) {
+        self.fd = fd; self.oldID = oldID; self.newID = newID; self.layout = layout; self.size = size
+        self.chunks = chunks; self.journal = journal; self.newHeader = newHeader; self.newSidecar = newSidecar
+    }
+
+    deinit { close(fd) }
 }

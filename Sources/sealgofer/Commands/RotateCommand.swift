@@ -24,7 +24,7 @@ struct RotateCommand: ParsableCommand {
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Remove every epoch but the newest, once no file uses them.") var retire = false
     @Flag(name: .customLong("no-sync"),
-          help: "No per-file fsyncs (one syncfs at the end): atomic against a killed process, not against power loss.")
+          help: "No syncs between the steps of a move (one syncfs at the end): atomic against a killed process, not against power loss.")
     var noSync = false
     @Flag(help: "Machine-readable summary on stdout.") var json = false
 
@@ -61,7 +61,7 @@ struct RotateCommand: ParsableCommand {
     private func runRotate(_ material: KeyMaterial) throws {
         var options = RotationOptions()
         options.jobs = jobs
-        options.syncEachFile = !noSync
+        options.syncs = !noSync
         let bar = RateProgressBar("rotate")
         let report = try StoreRotation.rotate(path: store, key: material, options: options) { p in
             bar.update(doneBytes: p.doneBytes, totalBytes: p.totalBytes, doneFiles: p.doneFiles, totalFiles: p.totalFiles)
@@ -162,13 +162,13 @@ struct DebugRotateBenchCommand: ParsableCommand {
         let material = try key.load()
         let info = try StoreInfo.gather(path: store)
         let suite = info.config.suite, chunk = info.config.chunkSize
-        print("suite \(suite.name), chunk \(chunk), jobs \(jobs), \(noSync ? "no per-file syncs (one syncfs)" : "per-file syncs")")
+        print("suite \(suite.name), chunk \(chunk), jobs \(jobs), \(noSync ? "--no-sync (one syncfs at the end)" : "syncs (a syncfs per step and batch)")")
         print("wall MB/s: rotate | raw decrypt+encrypt on 1 and \(jobs) threads | ratios;  MB per CPU-second: rotate | raw | ratio")
         print("round files     MB rotate-s  rotate   raw×1   raw×\(jobs)  r/raw×1 r/raw×\(jobs)   rot/cpu raw/cpu ratio")
         for round in 1...rounds {
             var options = RotationOptions()
             options.jobs = jobs
-            options.syncEachFile = !noSync
+            options.syncs = !noSync
             let c0 = RotationBenchmark.processCPUSeconds()
             let report = try StoreRotation.rotate(path: store, key: material, options: options)
             let cpu = RotationBenchmark.processCPUSeconds() - c0
