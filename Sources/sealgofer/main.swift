@@ -11,8 +11,8 @@ struct Sealgofer: ParsableCommand {
         subcommands: [
             ServeCommand.self,
             InitCommand.self, ImportCommand.self, ExportCommand.self,
-            VerifyCommand.self, InfoCommand.self,
-            RunCommand.self,
+            VerifyCommand.self, InfoCommand.self, RekeyCommand.self, RotateCommand.self,
+            RunCommand.self, DebugRotateBenchCommand.self,
             DebugCommitLoopCommand.self, DebugBenchCommand.self,
             DebugNamespaceLoopCommand.self,
         ]
