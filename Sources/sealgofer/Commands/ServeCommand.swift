@@ -4,6 +4,7 @@ import HostProvider
 import Lisafs
 import Logging
 import SealedProvider
+import SealedStore
 
 /// `sealgofer serve`: serve a tree over lisafs, either on one inherited
 /// connected socket (`--fd N`, exits when the client goes away) or on a
@@ -114,7 +115,11 @@ struct ServeCommand: ParsableCommand {
                 throw ExitStatus.report(error)
             }
             StoreServing.commitOnSignals(provider, logger: logger)
-            defer { provider.shutdown() }
+            defer {
+                provider.shutdown()
+                // Everything is committed and nothing serves any more.
+                SecretBytes.wipeAllForExit()
+            }
             try serve(provider: provider, logger: logger)
         }
     }
