@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "sealgofer",
             dependencies: [
-                "Lisafs", "HostProvider", "SealedStore", "SealedProvider", "CLinux",
+                "Lisafs", "HostProvider", "SealedStore", "SealedProvider", "CLinux", "Hardening",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -19,6 +19,16 @@ final class FDTable<P: Provider>: @unchecked Sendable {
 
     var count: Int { mutex.withLock { entries.count } }
 
+    /// Throws EMFILE unless `needed` more FDs fit now. Creating RPCs check this
+    /// before they create anything, so a client at its cap gets EMFILE without
+    /// a side effect (a concurrent request on another channel may still take
+    /// the room; `insert` stays the authoritative check).
+    func requireRoom(for needed: Int) throws {
+        try mutex.withLock {
+            guard entries.count + needed <= capacity, nextID < FDID.max - FDID(needed) else { throw Errno.EMFILE }
+        }
+    }
+
     /// Adds `entry`, taking over the caller's reference. Throws EMFILE when full;
     /// the caller then still owns its reference and must release it.
     func insert(_ entry: FDEntry<P>) throws -> FDID {
