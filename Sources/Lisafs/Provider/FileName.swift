@@ -28,10 +28,11 @@ public struct FileName: Hashable, Sendable, CustomStringConvertible {
     /// Calls `body` with the name as a NUL-terminated C string.
     @discardableResult
     public func withCString<T>(_ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
-        var terminated = bytes
-        terminated.append(0)
-        return try terminated.withUnsafeBufferPointer { buffer in
-            try buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { try body($0) }
+        // A temporary (stack for short names) buffer: no heap copy per path call.
+        try withUnsafeTemporaryAllocation(of: CChar.self, capacity: bytes.count + 1) { buffer in
+            for (index, byte) in bytes.enumerated() { buffer[index] = CChar(bitPattern: byte) }
+            buffer[bytes.count] = 0
+            return try body(UnsafePointer(buffer.baseAddress!))
         }
     }
 
