@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "sealgofer",
             dependencies: [
-                "Lisafs", "HostProvider", "SealedStore", "SealedProvider", "CLinux",
+                "Lisafs", "HostProvider", "SealedStore", "SealedProvider", "CLinux", "Hardening",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -77,6 +77,8 @@ let package = Package(
                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
         .testTarget(name: "InteropTests", dependencies: []),
+        // Real gVisor sandboxes on an encrypted mount (runs Tests/Sandbox/run; needs root, runsc, go).
+        .testTarget(name: "SandboxTests", dependencies: ["sealgofer"]),
         // rekey / rotate / retire: CLI end to end, SIGKILL resumption, store lock against a running gofer.
         .testTarget(name: "RotationTests", dependencies: ["SealedStore", "Lisafs", "CLinux", "sealgofer"]),
     ],

@@ -17,6 +17,8 @@ extension SeccompFilter {
         .lseek, .close, .dup, .dup3,
         .fstat, .newfstatat, .statx, .fstatfs,
         .ftruncate, .fallocate, .fsync, .fdatasync,
+        // SealedProvider: an FSync after non-durable commits syncs the store's filesystem.
+        .syncfs,
         .fchmod, .fchmodat, .fchown, .fchownat, .utimensat,
         .fgetxattr, .fsetxattr, .flistxattr, .fremovexattr,
         // Path xattr calls: HostProvider reaches O_PATH nodes through
@@ -30,6 +32,9 @@ extension SeccompFilter {
         // Waiting.
         .futex, .ppoll, .poll, .epoll_create1, .epoll_ctl, .epoll_wait, .epoll_pwait, .eventfd2,
         .nanosleep, .clock_nanosleep, .sched_yield, .restart_syscall,
+        // libdispatch's event loop (its worker-pool monitor runs on a timerfd),
+        // started by DispatchQueue.concurrentPerform in the sealed file code.
+        .timerfd_create, .timerfd_settime, .timerfd_gettime,
         // Memory (Swift runtime, malloc, thread stacks).
         .mmap, .munmap, .mprotect, .madvise, .mremap, .brk,
         // Key pages: the sealed store locks them (sodium_mlock / sodium_malloc).
@@ -37,6 +42,8 @@ extension SeccompFilter {
         // Threads and signals (thread creation itself is a rule on clone).
         .set_robust_list, .rseq, .exit, .exit_group, .gettid, .getpid,
         .rt_sigaction, .rt_sigprocmask, .rt_sigreturn, .sigaltstack,
+        // sigwait in `serve --store`'s signal thread (commit on SIGTERM/SIGINT/SIGHUP).
+        .rt_sigtimedwait,
         // Time and randomness.
         .clock_gettime, .clock_getres, .gettimeofday, .getrandom,
         // Listening socket for new connections (ConnectWithCreds / Channel setup).
@@ -65,6 +72,10 @@ extension SeccompFilter {
         rules.append(SyscallRule(.socketpair, when: [.equals(0, int: 1)])) // AF_UNIX
         // abort()/raise() signal the own process; nothing else may be signalled.
         rules.append(SyscallRule(.tgkill, when: [.equals(0, int: processID)]))
+        // libdispatch's worker threads (DispatchQueue.concurrentPerform, used to
+        // seal and open large files in parallel) renice themselves. Only
+        // PRIO_PROCESS; without CAP_SYS_NICE nothing can gain priority.
+        rules.append(SyscallRule(.setpriority, when: [.equals(0, int: 0)])) // PRIO_PROCESS
         rules += SyscallRule.allow(.prctl, argument: 0, oneOf: [
             15, // PR_SET_NAME (pthread_setname_np on self)
             16, // PR_GET_NAME

@@ -9,8 +9,8 @@ import SealedStore
 
 // sealed-bench: the SealedProvider figures of BENCHMARKS.md, side by side in one run.
 //
-//   swift run -c release sealed-bench [--dir BASE] [--size-mib 256] [--seconds 1] [--repeats 5]
-//                                     [--only commit|metadata]
+//   swift run -c release sealed-bench [--dir BASE] [--size-mib 256] [--rounds 3] [--seconds 1]
+//                                     [--repeats 5] [--only commit|metadata|create]
 //
 // 1. Commit throughput of a freshly written file (written through the donated
 //    FD, sealed by one Flush) against raw libsodium AEAD of the same bytes.
@@ -28,6 +28,7 @@ let sizeMiB = Int(option("--size-mib") ?? "256") ?? 256
 let seconds = Double(option("--seconds") ?? "1") ?? 1
 let repeats = Int(option("--repeats") ?? "5") ?? 5
 let only = option("--only")
+let rounds = Int(option("--rounds") ?? "3") ?? 3
 var logger = Logger(label: "sealed-bench")
 logger.logLevel = .warning
 
@@ -70,43 +71,56 @@ func benchCommit() throws {
     // Incompressible data, written through the donated FD as the sentry would.
     var block = [UInt8](repeating: 0, count: 1 << 20)
     block.withUnsafeMutableBytes { randombytes_buf($0.baseAddress!, $0.count) }
-    let created = try client.create(rootFD, "big")
-    guard let fd = created.donated else { throw BenchClient.Failure(description: "no donated FD") }
-    defer { Glibc.close(fd) }
-    for i in 0..<(size >> 20) {
-        block[0] = UInt8(truncatingIfNeeded: i)
-        _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, off_t(i) << 20) }
-    }
-    let t0 = now()
-    try client.flush(created.open)
-    let commitSeconds = now() - t0
-
-    // Raw AEAD of the same bytes, single-threaded, same suite and chunk size.
     var out = [UInt8](repeating: 0, count: chunk + 16)
     var nonce = [UInt8](repeating: 0, count: 24)
     var key = [UInt8](repeating: 0, count: 32)
     randombytes_buf(&key, 32)
-    let t1 = now()
-    var offset = 0
-    while offset < size {
-        let piece = (offset >> 20) == 0 ? 0 : 0
-        _ = piece
-        block.withUnsafeBytes { src in
-            let p = src.baseAddress! + (offset & ((1 << 20) - 1))
-            randombytes_buf(&nonce, 24)
-            var outLength: UInt64 = 0
-            if suite == .aes256gcm {
-                _ = crypto_aead_aes256gcm_encrypt(&out, &outLength, p.assumingMemoryBound(to: UInt8.self), UInt64(chunk), nil, 0, nil, nonce, key)
-            } else {
-                _ = crypto_aead_xchacha20poly1305_ietf_encrypt(&out, &outLength, p.assumingMemoryBound(to: UInt8.self), UInt64(chunk), nil, 0, nil, nonce, key)
-            }
+    // Rounds interleave a commit and the raw AEAD pass, best of each (the machine is shared).
+    var bestCommit = Double.infinity, bestAEAD = Double.infinity
+    var kept: (control: FDID, open: FDID, donated: Int32?)? = nil
+    for round in 0..<rounds {
+        let created = try client.create(rootFD, "big\(round)")
+        guard let fd = created.donated else { throw BenchClient.Failure(description: "no donated FD") }
+        for i in 0..<(size >> 20) {
+            block[0] = UInt8(truncatingIfNeeded: i &+ round)
+            _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, off_t(i) << 20) }
         }
-        offset += chunk
+        let t0 = now()
+        try client.flush(created.open)
+        bestCommit = min(bestCommit, now() - t0)
+
+        // Raw AEAD of the same bytes, single-threaded, same suite and chunk size.
+        let t1 = now()
+        var offset = 0
+        while offset < size {
+            block.withUnsafeBytes { src in
+                let p = (src.baseAddress! + (offset & ((1 << 20) - 1))).assumingMemoryBound(to: UInt8.self)
+                randombytes_buf(&nonce, 24)
+                var outLength: UInt64 = 0
+                if suite == .aes256gcm {
+                    _ = crypto_aead_aes256gcm_encrypt(&out, &outLength, p, UInt64(chunk), nil, 0, nil, nonce, key)
+                } else {
+                    _ = crypto_aead_xchacha20poly1305_ietf_encrypt(&out, &outLength, p, UInt64(chunk), nil, 0, nil, nonce, key)
+                }
+            }
+            offset += chunk
+        }
+        bestAEAD = min(bestAEAD, now() - t1)
+        if round == rounds - 1 {
+            kept = created
+        } else {
+            Glibc.close(fd)
+            try client.close([created.open, created.control])
+            _ = try client.call(.unlinkAt, UnlinkAtReq(dirFD: rootFD, flags: 0, name: Array("big\(round)".utf8)), UnlinkAtResp.self)
+        }
     }
-    let aeadSeconds = now() - t1
+    let created = kept!
+    let fd = created.donated!
+    defer { Glibc.close(fd) }
+    let commitSeconds = bestCommit, aeadSeconds = bestAEAD
     let mib = Double(size) / 1_048_576
-    print(String(format: "commit of a fresh %d MiB file (one Flush)   %8.0f MiB/s  (%.3f s)", sizeMiB, mib / commitSeconds, commitSeconds))
-    print(String(format: "raw %@ AEAD, 1 thread, %d-byte chunks %8.0f MiB/s  (%.3f s)", suite.name, chunk, mib / aeadSeconds, aeadSeconds))
+    print(String(format: "commit of a fresh %d MiB file (one Flush)   %8.0f MiB/s  (%.3f s, best of %d)", sizeMiB, mib / commitSeconds, commitSeconds, rounds))
+    print(String(format: "raw %@ AEAD, 1 thread, %d-byte chunks %8.0f MiB/s  (%.3f s, best of %d)", suite.name, chunk, mib / aeadSeconds, aeadSeconds, rounds))
     print(String(format: "ratio commit / raw AEAD                      %8.2fx  (goal >= 0.8x)", aeadSeconds / commitSeconds))
 
     // One byte changed in the middle: the whole file is hashed, one chunk sealed.
@@ -185,9 +199,9 @@ func benchMetadata() throws {
     let hostRoot = makeTemporaryDirectory("sealed-bench-host")
     defer { try? FileManager.default.removeItem(atPath: hostRoot) }
     try FileManager.default.createDirectory(atPath: hostRoot + "/big", withIntermediateDirectories: true)
-    for i in 0..<walkFiles { FileManager.default.createFile(atPath: hostRoot + String(format: "/w%04d", i), contents: Data("x".utf8)) }
-    for i in 0..<bigEntries { FileManager.default.createFile(atPath: hostRoot + String(format: "/big/f%05d", i), contents: nil) }
-    FileManager.default.createFile(atPath: hostRoot + "/data4k", contents: Data(repeating: 9, count: 4096))
+    for i in 0..<walkFiles { _ = FileManager.default.createFile(atPath: hostRoot + String(format: "/w%04d", i), contents: Data("x".utf8)) }
+    for i in 0..<bigEntries { _ = FileManager.default.createFile(atPath: hostRoot + String(format: "/big/f%05d", i), contents: nil) }
+    _ = FileManager.default.createFile(atPath: hostRoot + "/data4k", contents: Data(repeating: 9, count: 4096))
     let host = try HostProvider(rootPath: hostRoot, logger: logger)
 
     // The same tree in a sealed store, made through the provider.

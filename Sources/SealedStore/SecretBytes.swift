@@ -1,20 +1,19 @@
 import CSodium
 
-/// A fixed-size buffer for key material: page-locked where the platform allows (`sodium_mlock`),
-/// zeroed when released (`sodium_munlock` zeroes before unlocking; `sodium_memzero` otherwise).
-/// Immutable after construction except through `withMutableBytes`; safe to share across threads
-/// for reading.
+/// A fixed-size buffer for key material in `SecretArena` memory: page-locked (mlock, never swapped)
+/// where RLIMIT_MEMLOCK allows, excluded from core dumps, zeroed when released, and zeroed for good by
+/// `wipeAllForExit()`. Immutable after construction except through `withMutableBytes`; safe to share
+/// across threads for reading.
 public final class SecretBytes: @unchecked Sendable {
-    private let pointer: UnsafeMutableRawPointer
+    private let block: SecretArena.Block
+    private var pointer: UnsafeMutableRawPointer { block.pointer }
     public let count: Int
-    /// Whether mlock succeeded (it may fail under RLIMIT_MEMLOCK; the key is still zeroed).
-    public let isLocked: Bool
+    /// Whether the memory is locked (mlock may fail under RLIMIT_MEMLOCK; the key is still zeroed).
+    public var isLocked: Bool { block.isLocked }
 
     public init(count: Int) {
         self.count = count
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
-        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
-        isLocked = count > 0 && sodium_mlock(pointer, count) == 0
+        block = SecretArena.shared.allocate(byteCount: count)
     }
 
     /// Copies `bytes` in and zeroes the caller's array copy this function received.
@@ -45,10 +44,15 @@ public final class SecretBytes: @unchecked Sendable {
         return s
     }
 
-    deinit {
-        if isLocked { sodium_munlock(pointer, count) } else { sodium_memzero(pointer, max(count, 1)) }
-        pointer.deallocate()
-    }
+    deinit { SecretArena.shared.release(block) }
+
+    /// Zeroes every secret of the process, including live ones (which read as
+    /// zeros afterwards). Only for the end of a process, once nothing will
+    /// encrypt or decrypt again (`serve` calls it after its last commit).
+    public static func wipeAllForExit() { SecretArena.shared.wipeAll() }
+
+    /// Whether this secret's bytes sit in locked memory right now (tests).
+    public var isInLockedMemory: Bool { SecretArena.shared.isLockedMemory(pointer) }
 
     public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: pointer, count: count))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Hardening
 import SealedStore
 #if canImport(Glibc)
 import Glibc
@@ -18,8 +19,10 @@ struct KeyOptions: ParsableArguments {
         }
     }
 
-    /// The key to open an existing store.
+    /// The key to open an existing store. Core dumps are off from here on:
+    /// every command that holds a key is non-dumpable.
     func load() throws -> KeyMaterial {
+        try Hardening.disableCoreDumps()
         if let keyFile { return try KeyMaterial.readKeyFile(path: keyFile) }
         if let passphraseFile { return try KeyMaterial.readPassphraseFile(path: passphraseFile) }
         return try TerminalPrompt.passphrase(confirm: false)
@@ -27,6 +30,7 @@ struct KeyOptions: ParsableArguments {
 
     /// The key for `init`: a missing key file is created with a fresh random key.
     func loadOrCreate() throws -> (KeyMaterial, createdKeyFile: Bool) {
+        try Hardening.disableCoreDumps()
         if let keyFile {
             if access(keyFile, F_OK) != 0 { return (try KeyMaterial.createKeyFile(path: keyFile), true) }
             return (try KeyMaterial.readKeyFile(path: keyFile), false)

@@ -34,6 +34,7 @@ enum StoreServing {
             let signal = clinux_wait_termination_signal()
             logger.notice("signal \(signal): committing and shutting down")
             provider.shutdown()
+            SecretBytes.wipeAllForExit()
             exit(0)
         }
         thread.name = "sealgofer-signals"

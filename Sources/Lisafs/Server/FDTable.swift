@@ -19,6 +19,16 @@ final class FDTable<P: Provider>: @unchecked Sendable {
 
     var count: Int { mutex.withLock { entries.count } }
 
+    /// Throws EMFILE unless `needed` more FDs fit now. Creating RPCs check this
+    /// before they create anything, so a client at its cap gets EMFILE without
+    /// a side effect (a concurrent request on another channel may still take
+    /// the room; `insert` stays the authoritative check).
+    func requireRoom(for needed: Int) throws {
+        try mutex.withLock {
+            guard entries.count + needed <= capacity, nextID < FDID.max - FDID(needed) else { throw Errno.EMFILE }
+        }
+    }
+
     /// Adds `entry`, taking over the caller's reference. Throws EMFILE when full;
     /// the caller then still owns its reference and must release it.
     func insert(_ entry: FDEntry<P>) throws -> FDID {
@@ -74,6 +84,18 @@ final class FDTable<P: Provider>: @unchecked Sendable {
     /// must release it (outside the table's lock). Nil if unknown.
     func remove(_ id: FDID) -> FDEntry<P>? {
         mutex.withLock { entries.removeValue(forKey: id) }
+    }
+
+    /// Every bound-socket FD, each with a reference for the caller (so a
+    /// concurrent Close cannot close the socket under the caller).
+    func retainBoundSockets() -> [BoundSocketFD<P>] {
+        mutex.withLock {
+            entries.values.compactMap { entry in
+                guard case .boundSocket(let fd) = entry else { return nil }
+                fd.retain()
+                return fd
+            }
+        }
     }
 
     /// Empties the table (connection teardown); the caller releases the entries.

@@ -62,9 +62,10 @@ class HostileTestCase: XCTestCase {
     // MARK: Starting
 
     /// Spawns the gofer on a fresh socketpair. Fails the test (not skips) if
-    /// the binary is missing.
+    /// the binary is missing. `serving` replaces `serve --passthrough <served>`
+    /// (e.g. with a store's `serve --store ...`).
     @discardableResult
-    func startGofer(extraArguments: [String] = [], ping: Bool = true,
+    func startGofer(extraArguments: [String] = [], ping: Bool = true, serving: [String]? = nil,
                     file: StaticString = #filePath, line: UInt = #line) throws -> GoferProcess {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
@@ -74,7 +75,7 @@ class HostileTestCase: XCTestCase {
         let process: GoferProcess
         do {
             process = try GoferProcess.spawn(
-                arguments: ["serve", "--fd", "3", "--passthrough", sandbox.served, "--log-level", "info"] + extraArguments,
+                arguments: (serving ?? ["serve", "--passthrough", sandbox.served]) + ["--fd", "3", "--log-level", "info"] + extraArguments,
                 connectionFD: pair[1], logPath: sandbox.logPath)
         } catch {
             _ = Glibc.close(pair[0])

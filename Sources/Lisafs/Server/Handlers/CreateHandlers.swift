@@ -10,6 +10,7 @@ extension Connection {
         try withDirectory(dirFD) { dir in
             try server.withWrite(dir.node) {
                 if dir.node.isDeleted { throw Errno.EINVAL }
+                try fds.requireRoom(for: 1)
                 let created = try make(dir)
                 return try registerChild(of: dir.node, name: name, handle: created.node, stat: created.stat).1
             }
@@ -58,6 +59,7 @@ extension Connection {
                     if dir.node.isDeleted { throw Errno.EINVAL }
                     return try target.node.opLock.withReadLock {
                         if target.node.isDeleted { throw Errno.EINVAL }
+                        try fds.requireRoom(for: 1)
                         let created = try provider.link(target.handle, in: dir.handle, name)
                         return try registerChild(of: dir.node, name: name, handle: created.node, stat: created.stat).1
                     }

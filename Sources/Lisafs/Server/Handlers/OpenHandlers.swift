@@ -35,6 +35,7 @@ extension Connection {
             var donated: [Int32] = []
             let response: OpenCreateAtResp = try server.withWrite(dir.node) {
                 if dir.node.isDeleted { throw Errno.EINVAL }
+                try fds.requireRoom(for: 2)
                 let created = try provider.openCreate(in: dir.handle, name, attributes: attributes, flags: flags)
                 if let hostFD = created.donatedFD { donated.append(hostFD) }
                 let child: (ControlFD<P>, Inode)
