@@ -78,6 +78,10 @@ let package = Package(
                                                             .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SealedStoreTests", dependencies: ["SealedStore", "CSodium", "sealgofer"], resources: []),
         .testTarget(name: "InteropTests", dependencies: []),
+        // Real gVisor sandboxes on an encrypted mount (runs Tests/Sandbox/run; needs root, runsc, go).
+        .testTarget(name: "SandboxTests", dependencies: ["sealgofer"]),
+        // rekey / rotate / retire: CLI end to end, SIGKILL resumption, store lock against a running gofer.
+        .testTarget(name: "RotationTests", dependencies: ["SealedStore", "Lisafs", "CLinux", "sealgofer"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/socket.h>
@@ -121,6 +122,17 @@ int clinux_accept_cloexec(int fd) {
     int rc;
     do { rc = accept4(fd, NULL, NULL, SOCK_CLOEXEC); } while (rc < 0 && errno == EINTR);
     return rc;
+}
+
+int clinux_epoll_create_cloexec(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int clinux_epoll_watch_readable(int epfd, int fd) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0) return 0;
+    return errno == EEXIST ? 0 : -1;
 }
 
 unsigned int clinux_major(uint64_t dev) { return major((dev_t)dev); }

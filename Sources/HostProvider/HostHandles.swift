@@ -44,9 +44,15 @@ extension HostProvider {
         init(fd: Int32) { self.fd = fd }
     }
 
-    /// A bound AF_UNIX socket.
+    /// A bound AF_UNIX socket. `fd` is non-blocking and never leaves the
+    /// gofer; the client gets a dup of `notificationFD`, an epoll instance
+    /// watching `fd` for pending connections once it listens.
     public final class BoundSocket: @unchecked Sendable {
         public let fd: Int32
-        init(fd: Int32) { self.fd = fd }
+        let notificationFD: Int32
+        init(fd: Int32, notificationFD: Int32) {
+            self.fd = fd
+            self.notificationFD = notificationFD
+        }
     }
 }

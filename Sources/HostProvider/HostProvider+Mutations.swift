@@ -19,7 +19,9 @@ extension HostProvider {
                     throw node.fileType == FileType.directory ? Errno.EISDIR : Errno.EINVAL
                 }
                 guard changes.size <= UInt64(Int64.max) else { throw Errno.EFBIG }
-                let fd = try node.writable { try reopen($0, flags: $1) }
+                // Non-blocking: opening for writing breaks a read lease the
+                // sandbox may hold, which a blocking open would wait out (45 s).
+                let fd = try node.writable { try reopen($0, flags: $1 | Host.nonBlocking) }
                 try Host.check { ftruncate(fd, off_t(changes.size)) }
             } catch {
                 result.fail(StatxMask.size, Errno.from(error))

@@ -11,6 +11,7 @@ enum Host {
     static let directory = clinux_O_DIRECTORY
     static let closeOnExec = clinux_O_CLOEXEC
     static let nonBlocking = clinux_O_NONBLOCK
+    static let noControllingTTY = O_NOCTTY
     static let atEmptyPath = clinux_AT_EMPTY_PATH
     static let atSymlinkNoFollow = clinux_AT_SYMLINK_NOFOLLOW
     static let atSymlinkFollow = clinux_AT_SYMLINK_FOLLOW
@@ -36,6 +37,13 @@ enum Host {
         try name.withCString { cName in
             try check { clinux_openat(dirFD, cName, flags | closeOnExec | noFollow, mode) }
         }
+    }
+
+    /// Sets or clears O_NONBLOCK on the open file description of `fd`.
+    static func setNonBlocking(_ fd: Int32, _ on: Bool) throws {
+        let flags = try check { clinux_fcntl_int(fd, F_GETFL, 0) }
+        let wanted = on ? flags | nonBlocking : flags & ~nonBlocking
+        if wanted != flags { try check { clinux_fcntl_int(fd, F_SETFL, wanted) } }
     }
 
     static func dup(_ fd: Int32) throws -> Int32 {

@@ -24,6 +24,10 @@ final class ScratchFile {
     private var recordedSize: Int64 = -1
     private var recordedCtime = timespec()
     private(set) var isRacy = true
+    /// The scratch's ctime right after it was filled. Filling (and copying the
+    /// ciphertext's times onto it) moves ctime; only a later change means the
+    /// client changed the file, so stat reports the scratch's ctime only then.
+    private(set) var filledCtime = timespec()
 
     /// The outcome of reading the scratch: what differs from the commit.
     struct Scan {
@@ -65,6 +69,7 @@ final class ScratchFile {
             }
             let scratch = ScratchFile(fd: fd, chunkSize: sealed.chunkSize, digests: digests, committedSize: sealed.committedSize)
             let st = try Sys.fstat(fd)
+            scratch.filledCtime = st.st_ctim
             scratch.record(st, sampledAfterStat: clinux_coarse_realtime_ns(), fineTimestamps: fineTimestamps, shortRead: false)
             return scratch
         } catch {

@@ -82,7 +82,8 @@ final class SealedInode: @unchecked Sendable {
         case .scratch(let s):
             guard let st = try? Sys.fstat(s.fd) else { return nil }
             updateAccountingLocked(Int64(st.st_size))
-            return (UInt64(max(0, st.st_size)), UInt64(max(0, st.st_blocks)), st.st_mtim, st.st_ctim)
+            let changed = st.st_ctim.tv_sec != s.filledCtime.tv_sec || st.st_ctim.tv_nsec != s.filledCtime.tv_nsec
+            return (UInt64(max(0, st.st_size)), UInt64(max(0, st.st_blocks)), st.st_mtim, changed ? st.st_ctim : nil)
         case .direct(let d):
             return (d.logicalSize, (d.logicalSize + 511) / 512, nil, nil)
         case .unloaded, .disposed:
@@ -178,9 +179,12 @@ final class SealedInode: @unchecked Sendable {
     func adoptCreatedLocked(_ file: SealedFile) {
         sealed = file
         if !context.options.readonly { digester = ChangeDigester(file: file) }
+        // The new scratch carries the ciphertext's times, so stat of the new file
+        // does not move until the client writes (as on any filesystem).
+        let times = (try? Sys.fstat(file.fileDescriptor)).map { (atime: $0.st_atim, mtime: $0.st_mtim) }
         if context.registry.makeRoom(for: 0, excluding: self),
            let scratch = try? ScratchFile.create(space: context.scratch, sealed: file, digester: digester, empty: true,
-                                                 ciphertextTimes: nil, fineTimestamps: context.scratch.hasFineTimestamps) {
+                                                 ciphertextTimes: times, fineTimestamps: context.scratch.hasFineTimestamps) {
             mode = .scratch(scratch)
         } else {
             mode = .direct(DirectFile(chunkSize: file.chunkSize, committedSize: 0))

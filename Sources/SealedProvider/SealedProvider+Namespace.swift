@@ -10,44 +10,14 @@ extension SealedProvider {
     /// A new empty sealed file `name` in `dir` with the requested permissions and owner.
     func createSealedFile(in dir: Node, _ name: FileName, attributes: CreateAttributes) throws -> SealedFile {
         let mode = attributes.permissions
-        let file: SealedFile
-        if let text = String(validatingUTF8Bytes: name.bytes) {
-            do { file = try store.createFile(in: dir.fd, name: text, mode: mode) } catch { throw Errno.fromStore(error) }
-        } else {
-            file = try createUnderTemporaryName(in: dir, name, mode: mode)
-        }
         do {
-            if mode & umaskBits != 0 { try Sys.check { fchmod(file.fileDescriptor, mode_t(mode)) } }
-            if attributes.uid != NoUID || attributes.gid != NoGID {
-                try Sys.check { clinux_fchown_empty_path(file.fileDescriptor, attributes.uid, attributes.gid) }
+            return try store.createFile(in: dir.fd, nameBytes: name.bytes, mode: mode) { fd in
+                if mode & self.umaskBits != 0 { try Sys.check { fchmod(fd, mode_t(mode)) } }
+                if attributes.uid != NoUID || attributes.gid != NoGID {
+                    try Sys.check { clinux_fchown_empty_path(fd, attributes.uid, attributes.gid) }
+                }
             }
-            return file
-        } catch {
-            name.withCString { _ = unlinkat(dir.fd, $0, 0) }
-            let id = file.id
-            file.close()
-            try? store.removeFile(id)
-            throw error
-        }
-    }
-
-    /// The store names files by String; a name that is not UTF-8 is created under
-    /// a temporary ASCII name and renamed into place without replacing anything.
-    private func createUnderTemporaryName(in dir: Node, _ name: FileName, mode: UInt32) throws -> SealedFile {
-        let random = UInt64.random(in: 0...UInt64.max)
-        let temporary = ".sealgofer-create-\(String(random, radix: 16))"
-        let file: SealedFile
-        do { file = try store.createFile(in: dir.fd, name: temporary, mode: mode) } catch { throw Errno.fromStore(error) }
-        let rc = name.withCString { clinux_renameat2(dir.fd, temporary, dir.fd, $0, 1 /* RENAME_NOREPLACE */) }
-        if rc != 0 {
-            let error = Errno.current
-            unlinkat(dir.fd, temporary, 0)
-            let id = file.id
-            file.close()
-            try? store.removeFile(id)
-            throw error
-        }
-        return file
+        } catch let e as SealedStoreError { throw Errno.fromStore(e) }
     }
 
     /// Stat of a just-created entry, chowned; the entry is removed again on failure.
@@ -124,18 +94,26 @@ extension SealedProvider {
         // Hold the victim so we can tell afterwards whether its last link went.
         let victim = flags & UInt32(Sys.atRemoveDir) == 0 ? regularFileAt(dir, name) : nil
         defer { if let victim { Sys.close(victim.fd) } }
-        try name.withCString { cName in try Sys.check { unlinkat(dir.fd, cName, Int32(bitPattern: flags)) } }
-        if let victim { forgetIfLastLinkGone(victim) }
+        let op: () throws -> Void = { _ = try name.withCString { cName in try Sys.check { unlinkat(dir.fd, cName, Int32(bitPattern: flags)) } } }
+        guard let victim else { return try op() }
+        let gone: Bool
+        do { gone = try store.removingLink(of: victim.fd, op) } catch let e as SealedStoreError { throw Errno.fromStore(e) }
+        if gone { forgetIfLastLinkGone(victim) }
     }
 
     public func rename(from oldDir: Node, _ oldName: FileName, to newDir: Node, _ newName: FileName, flags: UInt32) throws {
         let exchange: UInt32 = 2 // RENAME_EXCHANGE
         let victim = flags & exchange == 0 ? regularFileAt(newDir, newName) : nil
         defer { if let victim { Sys.close(victim.fd) } }
-        try oldName.withCString { cOld in
-            try newName.withCString { cNew in try Sys.check { clinux_renameat2(oldDir.fd, cOld, newDir.fd, cNew, flags) } }
+        let op: () throws -> Void = {
+            _ = try oldName.withCString { cOld in
+                try newName.withCString { cNew in try Sys.check { clinux_renameat2(oldDir.fd, cOld, newDir.fd, cNew, flags) } }
+            }
         }
-        if let victim { forgetIfLastLinkGone(victim) }
+        guard let victim else { return try op() }
+        let gone: Bool
+        do { gone = try store.removingLink(of: victim.fd, op) } catch let e as SealedStoreError { throw Errno.fromStore(e) }
+        if gone { forgetIfLastLinkGone(victim) }
     }
 
     /// An O_PATH descriptor and key of `name` in `dir` when it is a regular file.
@@ -152,18 +130,12 @@ extension SealedProvider {
     /// sidecar and journal go (when its last handle closes, if it is still open)
     /// and its cached state is dropped.
     private func forgetIfLastLinkGone(_ victim: (fd: Int32, key: InodeKey)) {
-        guard let st = try? Sys.fstat(victim.fd), st.st_nlink == 0 else { return }
         context.sizes.remove(victim.key)
         if let entry = context.registry.peek(victim.key) {
             entry.lock.locked {
                 entry.isUnlinked = true
                 if context.registry.removeIfUnusedLocked(entry) { entry.disposeLocked() }
             }
-        }
-        do {
-            try store.removeFile(try store.fileID(descriptor: victim.fd))
-        } catch {
-            logger.warning("sealed: could not remove the sidecar of a deleted file (inode \(victim.key.inode)): \(error)")
         }
     }
 }

@@ -65,9 +65,10 @@ public struct KeyringHeader: Sendable {
 public final class Keyring: @unchecked Sendable {
     public private(set) var header: KeyringHeader
     private var masterKeys: [UInt32: SecretBytes]
-    private let kek: SecretBytes
+    /// Internal (not private): Rotation/Keyring+Rewrap.swift rewraps and prunes keyrings.
+    let kek: SecretBytes
 
-    private init(header: KeyringHeader, masterKeys: [UInt32: SecretBytes], kek: SecretBytes) {
+    init(header: KeyringHeader, masterKeys: [UInt32: SecretBytes], kek: SecretBytes) {
         self.header = header; self.masterKeys = masterKeys; self.kek = kek
     }
 

@@ -28,6 +28,19 @@ public final class SealedFile: @unchecked Sendable {
     private var codec: ChunkCodec
     private var sidecar: Sidecar
     private var valid = true
+    /// Created by `createPendingFile` and not yet linked under data/ (import's bulk path).
+    var isPendingCreate = false
+    /// The file's last name is gone; its metadata goes at its last close (§7.1).
+    private var pendingRemoval = false
+    /// IDs recorded as meta/pending/<id>.gone while pending removal (more than one if it moved).
+    private var goneIDs = Set<FileID>()
+
+    /// What the store must still do for a file it drops (see `SealedStore.shutdown`).
+    struct Leftovers {
+        var removalIDs: [FileID]
+        var goneIDs: Set<FileID>
+        var pendingCreate: FileID?
+    }
 
     init(store: SealedStore, fd: Int32, inode: InodeKey, header: FileHeader, keys: FileKeys, sidecar: Sidecar) {
         self.store = store; self.fd = fd; self.inode = inode; self.header = header; self.keys = keys; self.sidecar = sidecar
@@ -54,20 +67,40 @@ public final class SealedFile: @unchecked Sendable {
     /// write through it, never close it).
     public var fileDescriptor: Int32 { lock.reading { fd } }
 
-    /// Ends this handle. The last `close` of a file also performs a deferred `removeFile`.
+    /// Ends this handle. The last `close` of a file also performs a deferred removal.
     public func close() {
         let (last, remove) = store.release(self)
         guard last else { return }
-        let id = lock.writing { () -> FileID in
-            valid = false
-            if fd >= 0 { Glibc.close(fd); fd = -1 }
-            return header.fileID
-        }
-        if remove { try? store.removeMetadata(id) }
+        let left = invalidate()
+        if remove { try? store.completeRemoval(left.removalIDs, recorded: left.goneIDs) }
+        if let id = left.pendingCreate { store.abandonPending(id, error: SealedStoreError.closed) }
     }
 
-    func invalidate() {
-        lock.writing { valid = false; if fd >= 0 { Glibc.close(fd); fd = -1 } }
+    /// Makes the handle unusable; returns what a removal or an unfinished create left to do.
+    @discardableResult
+    func invalidate() -> Leftovers {
+        lock.writing {
+            valid = false
+            if fd >= 0 { Glibc.close(fd); fd = -1 }
+            var ids = [header.fileID]
+            for g in goneIDs.sorted(by: { $0.hex < $1.hex }) where g != header.fileID { ids.append(g) }
+            let left = Leftovers(removalIDs: ids, goneIDs: goneIDs, pendingCreate: isPendingCreate ? header.fileID : nil)
+            isPendingCreate = false
+            return left
+        }
+    }
+
+    /// The file's last name is gone while it is open: record `<id>.gone` so that a crash before its
+    /// last close still removes its metadata (at the next open of the store).
+    func markPendingRemoval() throws {
+        try lock.writing {
+            pendingRemoval = true
+            if !goneIDs.contains(header.fileID) {
+                try store.layout.createRecord(header.fileID, .gone)
+                goneIDs.insert(header.fileID)
+            }
+            try TestHooks.step(.goneRecorded)
+        }
     }
 
     private func checkValid() throws { if !valid { throw SealedStoreError.closed } }
@@ -289,8 +322,8 @@ public final class SealedFile: @unchecked Sendable {
 
     // MARK: Bulk path (import)
 
-    /// Appends whole chunks beyond the in-memory size without touching the sidecar (file created
-    /// with `sidecarFirst: false`). `changes` must be consecutive from the current chunk count.
+    /// Appends whole chunks beyond the in-memory size without touching the sidecar (a file from
+    /// `createPendingFile`, not yet linked under data/). `changes` must be consecutive from the current chunk count.
     func appendBulk(_ changes: [ChunkChange], newSize: UInt64) throws {
         try lock.writing {
             try checkValid()
@@ -313,13 +346,24 @@ public final class SealedFile: @unchecked Sendable {
         }
     }
 
-    /// Creates the sidecar of a bulk-written file: from here on it is an ordinary committed file.
-    func finishBulk() throws {
+    /// Creates the sidecar of a bulk-written file (generation 1) and links it as `directory/name`:
+    /// from here on it is an ordinary committed file. `prepare` runs on its FD first (attributes).
+    func finishBulk(in directory: Int32, name: String, prepare: ((Int32) throws -> Void)? = nil) throws {
         try lock.writing {
             try checkValid()
-            sidecar.generation = 1
-            try createFileAt(try store.layout.sidecarDirectory(header.fileID), StoreLayout.sidecarName(header.fileID),
-                             sidecar.serialize(keys: keys), sync: store.options.orderingSyncs)
+            guard isPendingCreate else { throw SealedStoreError.invalidArgument("finishBulk: not a pending file") }
+            try prepare?(fd)
+            var sc = sidecar
+            sc.generation = 1
+            do {
+                try store.linkPending(header.fileID, sidecar: sc.serialize(keys: keys), in: directory, name: Array(name.utf8))
+            } catch {
+                isPendingCreate = false   // linkPending cleaned up (or, simulated crash, must leave all as is)
+                valid = false
+                throw error
+            }
+            isPendingCreate = false
+            sidecar = sc
         }
     }
 
@@ -348,6 +392,11 @@ public final class SealedFile: @unchecked Sendable {
         let journal = Journal(movesToFreshID: true, fileID: header.fileID, newSidecar: newSC.serialize(keys: newKeys),
                               newHeader: newHeader.serialize(keys: newKeys), entries: sealed.flatMap { $0.slots(layout: layout, size: newSize) })
         let syncs = store.options.orderingSyncs || durable
+        if pendingRemoval {
+            // The new sidecar must be found by recovery too if the process dies before the last close.
+            try store.layout.createRecord(newID, .gone)
+            goneIDs.insert(newID)
+        }
         try writeJournal(journal, sync: syncs, syncDirectory: durable)
         let oldID = header.fileID
         header = newHeader; keys = newKeys; codec = newCodec; sidecar = newSC

@@ -10,7 +10,9 @@ import CLinux
 /// How the provider (lisafs gofer) uses it:
 /// * `SealedStore.open(at:key:)` once; `dataDirectory` is the FD of data/, under which the provider
 ///   opens directories and files itself (openat, O_NOFOLLOW). Names are plaintext (format 1).
-/// * New regular file: `createFile(in: dirFD, name:, mode:)` → a `SealedFile` (empty, committed).
+/// * New regular file: `createFile(in: dirFD, name:, mode:, prepare:)` → a `SealedFile` (empty,
+///   committed). It appears under `name` complete with header and sidecar, or not at all; set
+///   owner and mode in `prepare` (runs on its FD before it is linked).
 /// * Existing file: open its ciphertext FD (openat … O_RDWR|O_NOFOLLOW; O_RDONLY works, it is
 ///   reopened read-write via /proc/self/fd) and `openFile(descriptor:)`; the store keeps its own
 ///   dup. Hard links and repeated opens of one inode return the same `SealedFile`: balance every
@@ -22,9 +24,12 @@ import CLinux
 ///   what was read, compare before committing (or compare plaintext directly).
 /// * Flush/FSync: `commit([ChunkChange(index, fullChunkPlaintext)], newSize:, durable:)`; chunks
 ///   that change length at the old/new end and new zero chunks are handled here.
-/// * Last link gone (and the sandbox's handles closed): `removeFile(descriptor:)` or
-///   `removeFile(file.id)` (read `id` at that time: it changes when a file moves to a fresh key).
-///   While handles are open, removal waits for the last `close()`.
+/// * Unlink, or a rename over a regular file: open the victim first (O_PATH is enough), then
+///   `removingLink(of: victimFD) { unlinkat(…) / renameat2(…) }`; it returns true when the file has
+///   no name left (its sidecar and journal are then removed, at its last `close()` if it is open).
+///   After a crash anywhere in it, the next `open` completes or undoes it (Keys/README.md §7.1).
+///   `removeFile(descriptor:)` / `removeFile(id)` after an unlink the caller did itself still work,
+///   but leave an orphan sidecar if the process dies between the two.
 ///
 /// Threading: every method of `SealedStore` and `SealedFile` is thread-safe. Reads of one file run
 /// concurrently; a commit to a file excludes reads and other commits of that file only.
@@ -36,8 +41,10 @@ import CLinux
 /// visible, so a power loss cannot tear a committed chunk; `durable: true` additionally syncs
 /// the directories (journal rename, sidecar rename) so the commit itself survives power loss.
 /// Without `orderingSyncs` non-durable commits do no syncs at all and are atomic against process
-/// death only (what `import` uses, followed by one `syncfs`). `createFile` syncs the new sidecar
-/// under `orderingSyncs`; directory entries under data/ are the provider's to fsync.
+/// death only (what `import` uses, followed by one `syncfs`). `createFile` syncs the new file's
+/// header and its sidecar under `orderingSyncs`; directory entries under data/ are the provider's
+/// to fsync. `open` completes or undoes namespace operations a crash interrupted (meta/pending).
+/// data/ and meta/ must be on one mount (new files and removal intents are hard links between them).
 public final class SealedStore: @unchecked Sendable {
     public struct Options: Sendable {
         /// Sync in write order even for non-durable commits (power-loss safety of committed chunks).
@@ -60,6 +67,12 @@ public final class SealedStore: @unchecked Sendable {
     /// valid when a commit moves the file to a fresh ID.
     private var registry: [InodeKey: Registration] = [:]
     private var isClosed = false
+    /// Serialises `removingLink` per inode (striped by inode number).
+    let removalStripes = (0..<32).map { _ in Mutex() }
+    /// Interrupted namespace operations that `open` completed or rolled back (§7.1).
+    public private(set) var recoveredOperations = 0
+    /// meta/pending entries recovery could not resolve (verify reports them).
+    private(set) var unresolvedPending: [String] = []
 
     private struct Registration {
         var file: SealedFile
@@ -87,7 +100,10 @@ public final class SealedStore: @unchecked Sendable {
         let root = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard root >= 0 else { throw SealedStoreError.io("open \(path)", errno) }
         defer { Glibc.close(root) }
-        guard try listDirectory(root).isEmpty else { throw SealedStoreError.invalidArgument("\(path) is not empty") }
+        if try !listDirectory(root).isEmpty {
+            // An init killed before it wrote the keyring left only its own empty skeleton: start over.
+            guard try clearInterruptedInitialization(root) else { throw SealedStoreError.invalidArgument("\(path) is not empty") }
+        }
         let config = StoreConfig(storeID: Sodium.randomBytes(16), suite: suite, chunkSize: chunkSize)
         let configBytes = config.serialize()
         let keyring = try Keyring.create(key: key, storeID: config.storeID, configDigest: Sodium.hash(configBytes), cost: cost)
@@ -97,11 +113,39 @@ public final class SealedStore: @unchecked Sendable {
         defer { Glibc.close(meta) }
         try ensureDirectory(meta, StoreLayout.filesName)
         try ensureDirectory(meta, StoreLayout.journalName)
+        try ensureDirectory(meta, StoreLayout.pendingName)
         try createFileAt(meta, StoreLayout.lockName, [], sync: true)
         try syncFD(meta, what: "meta")
         try createFileAt(root, StoreLayout.configName, configBytes, mode: 0o644, sync: true)
         // The keyring last: its presence marks a complete store.
         try replaceFileAt(root, StoreLayout.keyringName, keyring.serialize(), syncFile: true, syncDirectory: true)
+    }
+
+    /// True (after removing its files) when `root` holds nothing but what an interrupted `initialize`
+    /// writes before the keyring: empty data/, meta/ with lock and empty files/, journal/, pending/,
+    /// config, keyring.tmp. Anything else, and the directory is left alone.
+    private static func clearInterruptedInitialization(_ root: Int32) throws -> Bool {
+        func entries(_ dir: Int32, _ name: String) -> [String]? {
+            guard let fd = try? openDirectory(dir, name) else { return nil }
+            defer { Glibc.close(fd) }
+            return (try? listDirectory(fd))?.map(\.name)
+        }
+        let top = Set(try listDirectory(root).map(\.name))
+        guard top.isSubset(of: [StoreLayout.dataName, StoreLayout.metaName, StoreLayout.configName, StoreLayout.keyringName + ".tmp"]) else { return false }
+        if top.contains(StoreLayout.dataName) { guard entries(root, StoreLayout.dataName)?.isEmpty == true else { return false } }
+        if top.contains(StoreLayout.metaName) {
+            guard let meta = entries(root, StoreLayout.metaName),
+                  Set(meta).isSubset(of: [StoreLayout.lockName, StoreLayout.filesName, StoreLayout.journalName, StoreLayout.pendingName]) else { return false }
+            let metaFD = try openDirectory(root, StoreLayout.metaName)
+            defer { Glibc.close(metaFD) }
+            for d in [StoreLayout.filesName, StoreLayout.journalName, StoreLayout.pendingName] where meta.contains(d) {
+                guard entries(metaFD, d)?.isEmpty == true else { return false }
+            }
+            unlinkat(metaFD, StoreLayout.lockName, 0)
+        }
+        unlinkat(root, StoreLayout.configName, 0)
+        unlinkat(root, StoreLayout.keyringName + ".tmp", 0)
+        return true
     }
 
     /// Opens a store with its key. Errors: `.notAStore`, `.keyringDamaged`, `.wrongKey`,
@@ -135,7 +179,12 @@ public final class SealedStore: @unchecked Sendable {
         let layout: StoreLayout
         do { layout = try StoreLayout(rootFD: root) } catch { Glibc.close(lockFD); throw error }
         success = true
-        return SealedStore(path: path, config: config, keyring: keyring, options: options, layout: layout, lockFD: lockFD)
+        let store = SealedStore(path: path, config: config, keyring: keyring, options: options, layout: layout, lockFD: lockFD)
+        // Namespace operations a crash interrupted (§7.1); commits are recovered per file, at its open.
+        let recovery = PendingRecovery.run(layout: layout)
+        store.recoveredOperations = recovery.resolved
+        store.unresolvedPending = recovery.unresolved
+        return store
     }
 
     private init(path: String, config: StoreConfig, keyring: Keyring, options: Options, layout: StoreLayout, lockFD: Int32) {
@@ -143,16 +192,28 @@ public final class SealedStore: @unchecked Sendable {
         self.layout = layout; self.lockFD = lockFD
     }
 
-    /// Closes every directory FD and releases the lock. Open `SealedFile`s become unusable.
-    public func close() {
-        let files: [SealedFile]? = registryLock.locked {
+    /// Closes every directory FD and releases the lock. Open `SealedFile`s become unusable; files
+    /// whose last name was removed while they were open have their metadata removed now.
+    public func close() { shutdown(performingDeferredRemovals: true) }
+
+    /// Like a process death, for crash tests: nothing is cleaned up.
+    func abandon() { shutdown(performingDeferredRemovals: false) }
+
+    private func shutdown(performingDeferredRemovals: Bool) {
+        let files: [(SealedFile, Bool)]? = registryLock.locked {
             guard !isClosed else { return nil }
             isClosed = true
             defer { registry = [:] }
-            return registry.values.map(\.file)
+            return registry.values.map { ($0.file, $0.removeWhenClosed) }
         }
         guard let files else { return }
-        for f in files { f.invalidate() }
+        for (f, remove) in files {
+            let pending = f.invalidate()
+            if performingDeferredRemovals {
+                if remove { try? completeRemoval(pending.removalIDs, recorded: pending.goneIDs) }
+                if let id = pending.pendingCreate { abandonPending(id, error: SealedStoreError.closed) }
+            }
+        }
         layout.closeAll()
         Glibc.close(lockFD)
     }
@@ -166,47 +227,7 @@ public final class SealedStore: @unchecked Sendable {
 
     // MARK: Files
 
-    /// Creates a new empty ciphertext file `name` in `directory` (an FD under data/), with a fresh file
-    /// ID, its header and its sidecar. The sidecar is written first so that a crash in between leaves
-    /// at worst an empty orphan sidecar, never a data file without one. Opened O_RDWR|O_EXCL|O_NOFOLLOW.
-    public func createFile(in directory: Int32, name: String, mode: UInt32 = 0o644) throws -> SealedFile {
-        try createFile(in: directory, name: name, mode: mode, sidecarFirst: true)
-    }
-
-    /// `sidecarFirst: false` is the bulk path of `import`: the sidecar is written once, by
-    /// `SealedFile.finishBulk`, after all chunks (an interrupted import leaves a data file without a
-    /// sidecar, which verify reports). Saves two file creations and a rename per file.
-    func createFile(in directory: Int32, name: String, mode: UInt32, sidecarFirst: Bool) throws -> SealedFile {
-        try checkOpen()
-        let epoch = keyring.currentEpoch
-        guard let master = keyring.masterKey(epoch: epoch) else { throw SealedStoreError.internal("no master key") }
-        let id = FileID.random()
-        let keys = FileKeys(master: master, epoch: epoch, fileID: id)
-        let header = FileHeader(suite: config.suite, chunkSize: config.chunkSize, epoch: epoch, fileID: id)
-        let sidecar = Sidecar(suite: config.suite, chunkSize: config.chunkSize, epoch: epoch, fileID: id, committedSize: 0,
-                              generation: 0, encryptions: 0, previousFileID: .zero)
-        if sidecarFirst {
-            // A new name: created exclusively, no temporary + rename needed.
-            try createFileAt(try layout.sidecarDirectory(id), StoreLayout.sidecarName(id), sidecar.serialize(keys: keys),
-                             sync: options.orderingSyncs)
-        }
-        let fd = openAt(directory, name, O_RDWR | O_CREAT | O_EXCL, mode)
-        guard fd >= 0 else {
-            let e = errno
-            if sidecarFirst { try? layout.removeSidecar(id) }
-            throw SealedStoreError.io("create \(name)", e)
-        }
-        do {
-            try writeAll(fd: fd, header.serialize(keys: keys), offset: 0, what: "write header")
-        } catch {
-            Glibc.close(fd); unlinkat(directory, name, 0)
-            if sidecarFirst { try? layout.removeSidecar(id) }
-            throw error
-        }
-        let inode: InodeKey
-        do { inode = try InodeKey(fd: fd) } catch { Glibc.close(fd); throw error }
-        return register(SealedFile(store: self, fd: fd, inode: inode, header: header, keys: keys, sidecar: sidecar))
-    }
+    // createFile, removingLink, removeFile: SealedStore+Namespace.swift.
 
     /// Opens the ciphertext file behind `descriptor` (any FD of it; the store keeps its own dup,
     /// so the caller may close theirs). Replays or discards an interrupted commit first. Hard links
@@ -224,37 +245,6 @@ public final class SealedStore: @unchecked Sendable {
         }
     }
 
-    /// Removes the sidecar and any journal of a file whose last link is gone. If handles to it are
-    /// still open, removal happens when the last one closes.
-    public func removeFile(_ id: FileID) throws {
-        try checkOpen()
-        let deferred: Bool = registryLock.locked {
-            guard let (key, r) = registry.first(where: { $0.value.file.id == id }) else { return false }
-            registry[key]!.removeWhenClosed = true
-            _ = r
-            return true
-        }
-        if !deferred { try removeMetadata(id) }
-    }
-
-    /// `removeFile` for the file behind `descriptor` (e.g. an FD kept across its last unlinkat):
-    /// the ID is read from the header (no authentication needed to delete).
-    public func removeFile(descriptor: Int32) throws {
-        try checkOpen()
-        let key = try InodeKey(fd: descriptor)
-        let deferred: Bool = registryLock.locked {
-            guard registry[key] != nil else { return false }
-            registry[key]!.removeWhenClosed = true
-            return true
-        }
-        if deferred { return }
-        let bytes = try readBytes(fd: descriptor, count: FileHeader.length, offset: 0, what: "read header")
-        guard let header = FileHeader.parseFields(bytes) else {
-            throw SealedStoreError.damaged(Damage(.header, detail: "malformed header"))
-        }
-        try removeMetadata(header.fileID)
-    }
-
     /// Adds a key epoch with a fresh master key and rewrites the keyring; new files use it.
     @discardableResult
     public func addEpoch() throws -> UInt32 {
@@ -268,9 +258,34 @@ public final class SealedStore: @unchecked Sendable {
 
     func checkOpen() throws { if registryLock.locked({ isClosed }) { throw SealedStoreError.closed } }
 
+    /// Removes the journal and sidecar of exactly `id` (leftovers of a completed move; a removed
+    /// file's metadata goes through `StoreLayout.removeAllMetadata`).
     func removeMetadata(_ id: FileID) throws {
         try layout.removeJournal(id)
         try layout.removeSidecar(id)
+    }
+
+    /// The in-memory ID of the open file behind `key` (authoritative while it is open: a commit may
+    /// be moving it to a fresh ID).
+    func registeredID(_ key: InodeKey) -> FileID? {
+        registryLock.locked { registry[key]?.file }?.id
+    }
+
+    /// An extra handle on the open file behind `key`, now marked for removal at its last close;
+    /// nil when it is not open. The caller closes the handle.
+    func retainForRemoval(_ key: InodeKey) -> SealedFile? {
+        registryLock.locked {
+            guard registry[key] != nil else { return nil }
+            registry[key]!.handles += 1
+            registry[key]!.removeWhenClosed = true
+            return registry[key]!.file
+        }
+    }
+
+    func retainForRemoval(id: FileID) -> SealedFile? {
+        let candidates = registryLock.locked { registry.map { ($0.key, $0.value.file) } }
+        guard let key = candidates.first(where: { $0.1.id == id })?.0 else { return nil }
+        return retainForRemoval(key)
     }
 
     private func reuse(_ key: InodeKey) -> SealedFile? {
@@ -281,7 +296,7 @@ public final class SealedStore: @unchecked Sendable {
         }
     }
 
-    private func register(_ file: SealedFile) -> SealedFile {
+    func register(_ file: SealedFile) -> SealedFile {
         registryLock.locked {
             if registry[file.inode] != nil {   // raced with another opener: keep the first
                 registry[file.inode]!.handles += 1
@@ -327,6 +342,7 @@ struct InodeKey: Hashable {
     init(fd: Int32) throws {
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SealedStoreError.io("fstat", errno) }
-        dev = UInt64(st.st_dev); ino = UInt64(st.st_ino)
+        self.init(st)
     }
+    init(_ st: stat) { dev = UInt64(st.st_dev); ino = UInt64(st.st_ino) }
 }

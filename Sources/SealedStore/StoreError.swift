@@ -51,6 +51,7 @@ public struct Damage: Equatable, CustomStringConvertible, Sendable {
         case duplicateFileID = "duplicate-file-id"
         case orphanSidecar = "orphan-sidecar"
         case orphanJournal = "orphan-journal"
+        case pendingOperation = "pending-operation"   // meta/pending entry recovery could not resolve
         case keyring = "keyring"
         case config = "config"
         case unreadable = "unreadable"

@@ -12,12 +12,15 @@ final class StoreLayout: @unchecked Sendable {
     static let lockName = "lock"
     static let filesName = "files"
     static let journalName = "journal"
+    static let pendingName = "pending"
 
     let rootFD: Int32
     let dataFD: Int32
     let metaFD: Int32
     let filesFD: Int32
     let journalFD: Int32
+    /// meta/pending: intent records of namespace operations in flight (Keys/README.md §7.1).
+    let pendingFD: Int32
     /// meta/files/XX directories, opened lazily (guarded by `fanoutLock`).
     private var fanout = [Int32](repeating: -1, count: 256)
     private let fanoutLock = Mutex()
@@ -28,13 +31,15 @@ final class StoreLayout: @unchecked Sendable {
         metaFD = try openDirectory(rootFD, StoreLayout.metaName)
         try ensureDirectory(metaFD, StoreLayout.filesName)
         try ensureDirectory(metaFD, StoreLayout.journalName)
+        try ensureDirectory(metaFD, StoreLayout.pendingName)
         filesFD = try openDirectory(metaFD, StoreLayout.filesName)
         journalFD = try openDirectory(metaFD, StoreLayout.journalName)
+        pendingFD = try openDirectory(metaFD, StoreLayout.pendingName)
     }
 
     func closeAll() {
         fanoutLock.locked { for fd in fanout where fd >= 0 { close(fd) }; fanout = [Int32](repeating: -1, count: 256) }
-        for fd in [dataFD, metaFD, filesFD, journalFD, rootFD] { close(fd) }
+        for fd in [dataFD, metaFD, filesFD, journalFD, pendingFD, rootFD] { close(fd) }
     }
 
     /// Directory FD holding the sidecar of `id` (meta/files/XX), created on demand.
@@ -51,6 +56,7 @@ final class StoreLayout: @unchecked Sendable {
     }
 
     static func sidecarName(_ id: FileID) -> String { id.hex + ".sc" }
+
     static func journalName(_ id: FileID) -> String { id.hex + ".j" }
 
     func readSidecar(_ id: FileID) throws -> [UInt8]? {

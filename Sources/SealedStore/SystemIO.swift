@@ -118,13 +118,19 @@ func replaceFileAt(_ dirFD: Int32, _ name: String, _ bytes: [UInt8], syncFile: B
     if syncDirectory { try syncFD(dirFD, what: "directory of \(name)") }
 }
 
-/// Creates dirFD/name exclusively with bytes (no replacement), optionally synced.
+/// Creates dirFD/name exclusively with bytes (no replacement), optionally synced. On failure
+/// (ENOSPC, EIO) nothing is left: a partial file is removed again.
 func createFileAt(_ dirFD: Int32, _ name: String, _ bytes: [UInt8], mode: UInt32 = 0o600, sync: Bool) throws {
     let fd = openAt(dirFD, name, O_WRONLY | O_CREAT | O_EXCL, mode)
     guard fd >= 0 else { throw SealedStoreError.io("create \(name)", errno) }
     defer { close(fd) }
-    try writeAll(fd: fd, bytes, offset: 0, what: "write \(name)")
-    if sync { try syncFD(fd, what: name) }
+    do {
+        try writeAll(fd: fd, bytes, offset: 0, what: "write \(name)")
+        if sync { try syncFD(fd, what: name) }
+    } catch {
+        unlinkat(dirFD, name, 0)
+        throw error
+    }
 }
 
 /// Lists a directory's entry names (without . and ..).

@@ -98,7 +98,9 @@ public enum TreeImporter {
             let inFD = openAt(src, name, O_RDONLY)
             guard inFD >= 0 else { throw SealedStoreError.io("open \(name)", errno) }
             defer { close(inFD) }
-            let file = try store.createFile(in: dst, name: name, mode: 0o600, sidecarFirst: false)
+            // Written in meta/pending and linked here only once complete, attributes included: an
+            // import killed half-way leaves whole files or none (Keys/README.md §7.1).
+            let file = try store.createPendingFile(mode: 0o600)
             defer { file.close() }
             let c = file.chunkSize
             let want = min(c * TreeImporter.batchChunks, max(c, (Int(st.st_size) + c - 1) / c * c))
@@ -123,10 +125,10 @@ public enum TreeImporter {
                 progress?(report.bytes)
                 if got < want { break }
             }
-            try file.finishBulk()
-            let fd = file.fileDescriptor
-            _ = fchmod(fd, st.st_mode & 0o7777)
-            var t = times(of: st); _ = futimens(fd, &t)
+            try file.finishBulk(in: dst, name: name) { fd in
+                _ = fchmod(fd, st.st_mode & 0o7777)
+                var t = times(of: st); _ = futimens(fd, &t)
+            }
             report.files += 1
         }
     }

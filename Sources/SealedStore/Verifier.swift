@@ -13,6 +13,8 @@ public struct VerifyReport: Sendable {
     public var sidecars = 0
     /// Interrupted commits replayed while opening files (as any open does).
     public var recoveredJournals = 0
+    /// Interrupted creates and removals completed or undone when the store was opened (§7.1).
+    public var recoveredOperations = 0
     public var damage: [Damage] = []
     /// Harmless findings (leftover temporary files).
     public var notes: [String] = []
@@ -28,13 +30,14 @@ public enum Verifier {
 
     public static func run(store: SealedStore, progress: ((_ doneBytes: UInt64, _ totalBytes: UInt64) -> Void)? = nil) -> VerifyReport {
         var report = VerifyReport()
-        var entries: [(path: [String], size: UInt64)] = []
+        report.recoveredOperations = store.recoveredOperations
+        var entries: [(path: [[UInt8]], size: UInt64)] = []
         walk(store.dataDirectory, [], &entries, &report)
         let total = entries.reduce(0) { $0 + $1.size }
         var done: UInt64 = 0
         var owners: [FileID: [(dev: UInt64, ino: UInt64, path: String)]] = [:]
         for entry in entries {
-            let path = entry.path.joined(separator: "/")
+            let path = entry.path.map(displayName).joined(separator: "/")
             checkFile(store: store, path: path, components: entry.path, owners: &owners, report: &report)
             done += entry.size
             progress?(done, total)
@@ -52,17 +55,19 @@ public enum Verifier {
         return report
     }
 
-    private static func walk(_ dirFD: Int32, _ prefix: [String], _ out: inout [(path: [String], size: UInt64)], _ report: inout VerifyReport) {
-        guard let names = try? listDirectory(dirFD) else {
-            report.damage.append(Damage(.unreadable, path: prefix.joined(separator: "/"), detail: "cannot list directory")); return
+    /// Names are walked as bytes: the sandbox's names need not be UTF-8.
+    private static func walk(_ dirFD: Int32, _ prefix: [[UInt8]], _ out: inout [(path: [[UInt8]], size: UInt64)], _ report: inout VerifyReport) {
+        guard let names = try? listDirectoryNames(dirFD) else {
+            report.damage.append(Damage(.unreadable, path: prefix.map(displayName).joined(separator: "/"), detail: "cannot list directory")); return
         }
-        for (name, _) in names.sorted(by: { $0.name < $1.name }) {
-            guard let st = try? statAt(dirFD, name) else { continue }
+        for name in names.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            guard let st = statAt(dirFD, rawName: name) else { continue }
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
                 report.directories += 1
-                guard let sub = try? openDirectory(dirFD, name) else {
-                    report.damage.append(Damage(.unreadable, path: (prefix + [name]).joined(separator: "/"), detail: "cannot open directory")); continue
+                let sub = openAt(dirFD, rawName: name, O_RDONLY | O_DIRECTORY)
+                guard sub >= 0 else {
+                    report.damage.append(Damage(.unreadable, path: (prefix + [name]).map(displayName).joined(separator: "/"), detail: "cannot open directory")); continue
                 }
                 walk(sub, prefix + [name], &out, &report)
                 close(sub)
@@ -73,11 +78,11 @@ public enum Verifier {
         }
     }
 
-    private static func checkFile(store: SealedStore, path: String, components: [String],
+    private static func checkFile(store: SealedStore, path: String, components: [[UInt8]],
                                   owners: inout [FileID: [(dev: UInt64, ino: UInt64, path: String)]], report: inout VerifyReport) {
         report.files += 1
         let fd: Int32
-        do { fd = try openBeneath(store.dataDirectory, components, flags: O_RDWR) } catch {
+        do { fd = try openBeneath(store.dataDirectory, rawComponents: components, flags: O_RDWR) } catch {
             report.damage.append(Damage(.unreadable, path: path, detail: "\(error)")); return
         }
         defer { close(fd) }
@@ -133,6 +138,15 @@ public enum Verifier {
     }
 
     private static func checkOrphans(store: SealedStore, seen: Set<FileID>, report: inout VerifyReport) {
+        // Open resolved every intent record it understood; what is left is unexplained.
+        for (name, _) in (try? listDirectory(store.layout.pendingFD)) ?? [] {
+            if let (id, _) = PendingKind.parse(name) {
+                report.damage.append(Damage(.pendingOperation, fileID: id, path: "meta/pending/\(name)",
+                                            detail: "interrupted create or removal that recovery could not finish"))
+            } else {
+                report.notes.append("unexpected entry meta/pending/\(name)")
+            }
+        }
         let filesFD = store.layout.filesFD
         for (dir, _) in (try? listDirectory(filesFD)) ?? [] {
             guard let sub = try? openDirectory(filesFD, dir) else { continue }

@@ -11,8 +11,10 @@ struct Sealgofer: ParsableCommand {
         subcommands: [
             ServeCommand.self,
             InitCommand.self, ImportCommand.self, ExportCommand.self,
-            VerifyCommand.self, InfoCommand.self,
+            VerifyCommand.self, InfoCommand.self, RekeyCommand.self, RotateCommand.self,
+            RunCommand.self, DebugRotateBenchCommand.self,
             DebugCommitLoopCommand.self, DebugBenchCommand.self,
+            DebugNamespaceLoopCommand.self,
         ]
     )
 }

@@ -2,7 +2,9 @@ import Foundation
 import XCTest
 
 /// Runs Tests/Interop/run: gVisor's own lisafs client (Go, playing the sentry)
-/// against gVisor's fsgofer and against `sealgofer serve --passthrough`.
+/// against all three servers: gVisor's fsgofer, `sealgofer serve --passthrough`
+/// and `sealgofer serve --store` (sealed mode: every scenario on a fresh store,
+/// then offline verify, export diff and plaintext scan).
 /// The suite must build and run; missing Go or gVisor source is a failure,
 /// never a skip.
 final class InteropTests: XCTestCase {
@@ -32,11 +34,12 @@ final class InteropTests: XCTestCase {
         return nil
     }
 
-    func testGVisorClientAgainstBothServers() throws {
+    func testGVisorClientAgainstAllServers() throws {
         let script = repoRoot.appendingPathComponent("Tests/Interop/run")
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: script.path), "missing \(script.path)")
 
-        let server = ProcessInfo.processInfo.environment["SEALGOFER_INTEROP_SERVER"] ?? "both"
+        // `all` = fsgofer, sealgofer passthrough and sealed store.
+        let server = ProcessInfo.processInfo.environment["SEALGOFER_INTEROP_SERVER"] ?? "all"
         var arguments = ["--server", server]
         if server != "fsgofer" {
             guard let bin = builtSealgofer else {
@@ -45,7 +48,7 @@ final class InteropTests: XCTestCase {
             arguments += ["--sealgofer", bin.path]
         }
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("sealgofer-interop-\(getpid()).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
         let logHandle = try FileHandle(forWritingTo: log)
 
@@ -57,7 +60,7 @@ final class InteropTests: XCTestCase {
         process.standardError = logHandle
         try process.run()
 
-        // The whole suite takes well under a minute; a hang must not hold CI forever.
+        // The whole suite takes about a minute (three servers); a hang must not hold CI forever.
         let deadline = Date().addingTimeInterval(20 * 60)
         while process.isRunning && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.2)
@@ -83,6 +86,17 @@ final class InteropTests: XCTestCase {
         if numbers.count == 2 {
             XCTAssertGreaterThan(numbers[0], 0, "no scenario passed: \(summary)")
             XCTAssertEqual(numbers[1], 0, "scenarios failed: \(summary)")
+        }
+        // The full set really ran against every server asked for: each scenario
+        // line names each server's result.
+        if server == "all" {
+            let lines = output.split(separator: "\n").filter { $0.hasPrefix("ok ") || $0.hasPrefix("FAIL ") }
+            XCTAssertGreaterThanOrEqual(lines.count, 30, "fewer scenario lines than expected")
+            for line in lines {
+                for kind in ["fsgofer=", "sealgofer=", "sealed="] where !line.contains(kind) {
+                    XCTFail("scenario line without a \(kind) result: \(line)")
+                }
+            }
         }
     }
 }

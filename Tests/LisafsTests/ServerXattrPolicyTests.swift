@@ -7,8 +7,7 @@ import XCTest
 final class ServerXattrPolicyTests: XCTestCase {
     /// Stores xattrs of its single (root) node in memory and records every
     /// name the server passes it.
-    final class RecordingProvider: Provider, @unchecked Sendable {
-        final class Handle {}
+    final class RecordingProvider: MinimalTestProvider, @unchecked Sendable {
         private let lock = Mutex()
         private var stored: [[UInt8]: [UInt8]] = [
             Array("security.selinux".utf8): Array("system_u:object_r:etc_t:s0".utf8),
@@ -22,53 +21,25 @@ final class ServerXattrPolicyTests: XCTestCase {
 
         private func record(_ name: [UInt8]) { seenNames.append(String(decoding: name, as: UTF8.self)) }
 
-        func mountRoot() throws -> Created<Handle> {
-            Created(node: Handle(), stat: Statx(mode: UInt16(FileType.directory) | 0o755))
-        }
-        func getXattr(_ node: Handle, name: [UInt8], size: UInt32) throws -> [UInt8] {
+        func getXattr(_ node: TestHandle, name: [UInt8], size: UInt32) throws -> [UInt8] {
             try lock.withLock {
                 record(name)
                 guard let value = stored[name] else { throw Errno.ENODATA }
                 return value
             }
         }
-        func setXattr(_ node: Handle, name: [UInt8], value: [UInt8], flags: UInt32) throws {
+        func setXattr(_ node: TestHandle, name: [UInt8], value: [UInt8], flags: UInt32) throws {
             lock.withLock { record(name); stored[name] = value }
         }
-        func listXattr(_ node: Handle, size: UInt64) throws -> [[UInt8]] {
+        func listXattr(_ node: TestHandle, size: UInt64) throws -> [[UInt8]] {
             lock.withLock { stored.keys.sorted { $0.lexicographicallyPrecedes($1) } }
         }
-        func removeXattr(_ node: Handle, name: [UInt8]) throws {
+        func removeXattr(_ node: TestHandle, name: [UInt8]) throws {
             try lock.withLock {
                 record(name)
                 guard stored.removeValue(forKey: name) != nil else { throw Errno.ENODATA }
             }
         }
-
-        func walk(_ dir: Handle, _ name: FileName) throws -> Created<Handle> { throw Errno.ENOENT }
-        func stat(_ node: Handle) throws -> Statx { throw Errno.ENOSYS }
-        func stat(openFile: Handle) throws -> Statx { throw Errno.ENOSYS }
-        func setStat(_ node: Handle, _ changes: SetStatChanges) -> SetStatResult { SetStatResult() }
-        func close(node: Handle) {}
-        func open(_ node: Handle, flags: OpenFlags) throws -> Opened<Handle> { throw Errno.ENOSYS }
-        func openCreate(in dir: Handle, _ name: FileName, attributes: CreateAttributes,
-                        flags: OpenFlags) throws -> CreatedOpen<Handle, Handle> { throw Errno.ENOSYS }
-        func read(_ file: Handle, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int { throw Errno.ENOSYS }
-        func write(_ file: Handle, from buffer: UnsafeRawBufferPointer, at offset: UInt64) throws -> Int { throw Errno.ENOSYS }
-        func flush(_ file: Handle) throws {}
-        func fsync(_ file: Handle) throws {}
-        func allocate(_ file: Handle, mode: UInt64, offset: UInt64, length: UInt64) throws { throw Errno.ENOSYS }
-        func getdents(_ dir: Handle, byteBudget: Int, restart: Bool) throws -> [DirectoryEntry] { [] }
-        func close(openFile: Handle) {}
-        func mkdir(in dir: Handle, _ name: FileName, attributes: CreateAttributes) throws -> Created<Handle> { throw Errno.ENOSYS }
-        func mknod(in dir: Handle, _ name: FileName, attributes: CreateAttributes,
-                   major: UInt32, minor: UInt32) throws -> Created<Handle> { throw Errno.ENOSYS }
-        func symlink(in dir: Handle, _ name: FileName, target: [UInt8], uid: UID, gid: GID) throws -> Created<Handle> { throw Errno.ENOSYS }
-        func link(_ target: Handle, in dir: Handle, _ name: FileName) throws -> Created<Handle> { throw Errno.ENOSYS }
-        func unlink(in dir: Handle, _ name: FileName, flags: UInt32) throws { throw Errno.ENOSYS }
-        func rename(from oldDir: Handle, _ oldName: FileName, to newDir: Handle, _ newName: FileName, flags: UInt32) throws { throw Errno.ENOSYS }
-        func readlink(_ node: Handle) throws -> [UInt8] { throw Errno.ENOSYS }
-        func statfs(_ node: Handle) throws -> StatFS { throw Errno.ENOSYS }
     }
 
     func testOnlyTheUserNamespaceReachesTheProvider() throws {

@@ -7,16 +7,21 @@ import XCTest
 /// A hand-driven flipcall client over the channel's shared window, able to
 /// break the rules on purpose. (Well-behaved clients are gVisor's own, in
 /// TransportPeerTests.)
-private final class FakeFlipcallClient {
+final class FakeFlipcallClient {
     let base: UnsafeMutableRawPointer
     let length: Int
     var state: UnsafeMutablePointer<UInt32> { base.assumingMemoryBound(to: UInt32.self) }
     var dataLength: UnsafeMutablePointer<UInt32> { (base + 4).assumingMemoryBound(to: UInt32.self) }
     var data: UnsafeMutableRawPointer { base + 16 }
 
-    init(_ setup: ChannelCommunicator.Setup) throws {
-        length = Int(setup.dataLength)
-        base = try XCTUnwrap(clinux_map_shared(setup.donatedFDs[0], setup.dataLength, setup.dataOffset))
+    convenience init(_ setup: ChannelCommunicator.Setup) throws {
+        try self.init(memfd: setup.donatedFDs[0], offset: setup.dataOffset, length: setup.dataLength)
+    }
+
+    /// From what a ChannelResp carries (the memfd is the first donated FD).
+    init(memfd: Int32, offset: Int64, length: UInt64) throws {
+        self.length = Int(length)
+        base = try XCTUnwrap(clinux_map_shared(memfd, length, offset))
     }
 
     deinit { _ = clinux_unmap(base, UInt64(length)) }

@@ -180,14 +180,9 @@ final class FaultTests: XCTestCase {
         XCTAssertTrue(report.isClean, "\(report.damage)")
     }
 
-    /// A create on a full backing store fails with ENOSPC and leaves nothing.
-    /// Known store bug (SealedStore.createFile → createFileAt): the sidecar is
-    /// created first and a failed write leaves it, empty, behind (an orphan that
-    /// verify reports). Run with SEALGOFER_KNOWN_STORE_BUGS=1.
+    /// A create on a full backing store fails with ENOSPC and leaves nothing
+    /// (no orphan sidecar or pending entry that verify would report).
     func testCreateOnFullBackingStoreLeavesNothing() throws {
-        guard TestEnvironment.value("SEALGOFER_KNOWN_STORE_BUGS") == "1" else {
-            throw XCTSkip("store bug: createFile leaves an empty sidecar when its write fails (SEALGOFER_KNOWN_STORE_BUGS=1 runs it)")
-        }
         let fs = fixture.root + "/storefs"
         try mountTmpfs(fs, size: "1m")
         let storePath = fs + "/store"

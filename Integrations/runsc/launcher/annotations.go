@@ -18,11 +18,12 @@ const (
 	annotationMountPrefix = annotationPrefix + "mount."
 
 	// Per-mount fields: dev.sealgofer.mount.<destination>.<field>.
-	fieldStore       = "store"
-	fieldKeyFile     = "key-file"
-	fieldScratch     = "scratch"
-	fieldPassthrough = "passthrough"
-	fieldReadonly    = "readonly"
+	fieldStore          = "store"
+	fieldKeyFile        = "key-file"
+	fieldPassphraseFile = "passphrase-file"
+	fieldScratch        = "scratch"
+	fieldPassthrough    = "passthrough"
+	fieldReadonly       = "readonly"
 )
 
 // logLevels are swift-log's level names, which `sealgofer serve --log-level` takes.
@@ -36,9 +37,11 @@ type mountSettings struct {
 	Destination string // cleaned absolute mount destination inside the sandbox
 	Store       string // sealed store directory on the host
 	KeyFile     string // key file on the host
-	Scratch     string // scratch directory on the host (plaintext working space)
-	Passthrough string // host directory served unencrypted (testing, migration)
-	Readonly    bool
+	// PassphraseFile holds the store's passphrase (instead of a key file).
+	PassphraseFile string
+	Scratch        string // scratch directory on the host (plaintext working space)
+	Passthrough    string // host directory served unencrypted (testing, migration)
+	Readonly       bool
 }
 
 // sealgoferSettings is the whole parsed annotation set of one container.
@@ -122,6 +125,8 @@ func applyMountAnnotation(byDestination map[string]*mountSettings, key, value st
 		return setPath(&m.Store, key, value)
 	case fieldKeyFile:
 		return setPath(&m.KeyFile, key, value)
+	case fieldPassphraseFile:
+		return setPath(&m.PassphraseFile, key, value)
 	case fieldScratch:
 		return setPath(&m.Scratch, key, value)
 	case fieldPassthrough:
@@ -134,8 +139,8 @@ func applyMountAnnotation(byDestination map[string]*mountSettings, key, value st
 		m.Readonly = ro
 		return nil
 	default:
-		return fmt.Errorf("annotation %q: unknown field %q (known: %s, %s, %s, %s, %s)",
-			key, field, fieldStore, fieldKeyFile, fieldScratch, fieldPassthrough, fieldReadonly)
+		return fmt.Errorf("annotation %q: unknown field %q (known: %s, %s, %s, %s, %s, %s)",
+			key, field, fieldStore, fieldKeyFile, fieldPassphraseFile, fieldScratch, fieldPassthrough, fieldReadonly)
 	}
 }
 
@@ -158,6 +163,10 @@ func (m *mountSettings) validate() error {
 		return fmt.Errorf("sealgofer mount %q: %s and %s are exclusive", m.Destination, fieldStore, fieldPassthrough)
 	case m.Passthrough != "" && m.KeyFile != "":
 		return fmt.Errorf("sealgofer mount %q: %s makes no sense with %s", m.Destination, fieldKeyFile, fieldPassthrough)
+	case m.Passthrough != "" && m.PassphraseFile != "":
+		return fmt.Errorf("sealgofer mount %q: %s makes no sense with %s", m.Destination, fieldPassphraseFile, fieldPassthrough)
+	case m.KeyFile != "" && m.PassphraseFile != "":
+		return fmt.Errorf("sealgofer mount %q: %s and %s are exclusive", m.Destination, fieldKeyFile, fieldPassphraseFile)
 	}
 	return nil
 }
@@ -172,6 +181,9 @@ func (m *mountSettings) serveArgs(fd int, readonly bool, logLevel string) []stri
 	}
 	if m.KeyFile != "" {
 		args = append(args, "--key-file", m.KeyFile)
+	}
+	if m.PassphraseFile != "" {
+		args = append(args, "--passphrase-file", m.PassphraseFile)
 	}
 	if m.Scratch != "" {
 		args = append(args, "--scratch", m.Scratch)

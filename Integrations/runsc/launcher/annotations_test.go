@@ -56,18 +56,20 @@ func TestParseAnnotationsRejects(t *testing.T) {
 		annotations map[string]string
 		wantInError string
 	}{
-		"typo in field":         {map[string]string{"dev.sealgofer.mount./data.keyfile": "/k", "dev.sealgofer.mount./data.store": "/s"}, "unknown field"},
-		"unknown top-level key": {map[string]string{"dev.sealgofer.binray": "/b"}, "unknown annotation"},
-		"relative destination":  {map[string]string{"dev.sealgofer.mount.data.store": "/s"}, "not absolute"},
-		"missing field":         {map[string]string{"dev.sealgofer.mount./data": "/s"}, "<destination>.<field>"},
-		"root mount":            {map[string]string{"dev.sealgofer.mount./.store": "/s"}, "root mount"},
-		"relative store":        {map[string]string{"dev.sealgofer.mount./data.store": "stores/data"}, "absolute host path"},
-		"unknown log level":     {map[string]string{"dev.sealgofer.log-level": "verbose"}, "unknown level"},
-		"relative binary":       {map[string]string{"dev.sealgofer.binary": "sealgofer"}, "absolute path"},
-		"bad readonly":          {map[string]string{"dev.sealgofer.mount./data.store": "/s", "dev.sealgofer.mount./data.readonly": "yes please"}, "true or false"},
-		"no backing":            {map[string]string{"dev.sealgofer.mount./data.key-file": "/k"}, "needs store or passthrough"},
-		"two backings":          {map[string]string{"dev.sealgofer.mount./data.store": "/s", "dev.sealgofer.mount./data.passthrough": "/p"}, "exclusive"},
-		"key with passthrough":  {map[string]string{"dev.sealgofer.mount./data.passthrough": "/p", "dev.sealgofer.mount./data.key-file": "/k"}, "makes no sense"},
+		"typo in field":               {map[string]string{"dev.sealgofer.mount./data.keyfile": "/k", "dev.sealgofer.mount./data.store": "/s"}, "unknown field"},
+		"unknown top-level key":       {map[string]string{"dev.sealgofer.binray": "/b"}, "unknown annotation"},
+		"relative destination":        {map[string]string{"dev.sealgofer.mount.data.store": "/s"}, "not absolute"},
+		"missing field":               {map[string]string{"dev.sealgofer.mount./data": "/s"}, "<destination>.<field>"},
+		"root mount":                  {map[string]string{"dev.sealgofer.mount./.store": "/s"}, "root mount"},
+		"relative store":              {map[string]string{"dev.sealgofer.mount./data.store": "stores/data"}, "absolute host path"},
+		"unknown log level":           {map[string]string{"dev.sealgofer.log-level": "verbose"}, "unknown level"},
+		"relative binary":             {map[string]string{"dev.sealgofer.binary": "sealgofer"}, "absolute path"},
+		"bad readonly":                {map[string]string{"dev.sealgofer.mount./data.store": "/s", "dev.sealgofer.mount./data.readonly": "yes please"}, "true or false"},
+		"no backing":                  {map[string]string{"dev.sealgofer.mount./data.key-file": "/k"}, "needs store or passthrough"},
+		"two backings":                {map[string]string{"dev.sealgofer.mount./data.store": "/s", "dev.sealgofer.mount./data.passthrough": "/p"}, "exclusive"},
+		"key with passthrough":        {map[string]string{"dev.sealgofer.mount./data.passthrough": "/p", "dev.sealgofer.mount./data.key-file": "/k"}, "makes no sense"},
+		"passphrase with passthrough": {map[string]string{"dev.sealgofer.mount./data.passthrough": "/p", "dev.sealgofer.mount./data.passphrase-file": "/f"}, "makes no sense"},
+		"key and passphrase":          {map[string]string{"dev.sealgofer.mount./data.store": "/s", "dev.sealgofer.mount./data.key-file": "/k", "dev.sealgofer.mount./data.passphrase-file": "/f"}, "exclusive"},
 	}
 	for name, c := range cases {
 		_, err := parseAnnotations(c.annotations)
@@ -81,6 +83,10 @@ func TestServeArgs(t *testing.T) {
 	sealed := mountSettings{Destination: "/data", Store: "/s", KeyFile: "/k", Scratch: "/t"}
 	if got, want := sealed.serveArgs(3, true, "info"), []string{"serve", "--fd", "3", "--store", "/s", "--key-file", "/k", "--scratch", "/t", "--readonly", "--log-level", "info"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("sealed: got %q, want %q", got, want)
+	}
+	byPassphrase := mountSettings{Destination: "/data", Store: "/s", PassphraseFile: "/f"}
+	if got, want := byPassphrase.serveArgs(3, false, ""), []string{"serve", "--fd", "3", "--store", "/s", "--passphrase-file", "/f"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("passphrase: got %q, want %q", got, want)
 	}
 	plain := mountSettings{Destination: "/data", Passthrough: "/p"}
 	if got, want := plain.serveArgs(3, false, ""), []string{"serve", "--fd", "3", "--passthrough", "/p"}; !reflect.DeepEqual(got, want) {

@@ -29,8 +29,9 @@ const handedOverFlag = "sealgofer-handed-over"
 // `sealgofer serve` child, and the stock gofer a dead socket in their place.
 // Everything else, including serving all other mounts, is the stock command.
 type sealGofer struct {
-	stock      cmd.Gofer
-	handedOver string
+	stock        cmd.Gofer
+	handedOver   string
+	serverPidfds string
 }
 
 func (g *sealGofer) Name() string { return g.stock.Name() }
@@ -42,6 +43,7 @@ func (g *sealGofer) Usage() string { return g.stock.Usage() }
 func (g *sealGofer) SetFlags(f *flag.FlagSet) {
 	g.stock.SetFlags(f)
 	f.StringVar(&g.handedOver, handedOverFlag, "", "internal: sealgofer mounts were handed over to these PIDs")
+	f.StringVar(&g.serverPidfds, serverPidfdsFlag, "", "internal: inherited pidfds of the sealgofer servers")
 }
 
 func (g *sealGofer) Execute(ctx context.Context, f *flag.FlagSet, args ...any) subcommands.ExitStatus {
@@ -50,7 +52,16 @@ func (g *sealGofer) Execute(ctx context.Context, f *flag.FlagSet, args ...any) s
 	} else if err := g.handOver(f, args[0].(*config.Config)); err != nil {
 		util.Fatalf("sealgofer: %v", err)
 	}
-	return g.stock.Execute(ctx, f, args...)
+	// The first invocation never gets past this: the stock gofer re-executes
+	// itself. In the re-execution it returns once the sandbox has closed every
+	// connection; the servers are then committing what they were sent, and
+	// die with this process (PID 1 of their namespace): wait for them.
+	status := g.stock.Execute(ctx, f, args...)
+	if pidfds := parseFDs(g.serverPidfds); len(pidfds) > 0 {
+		log.Infof("sealgofer: waiting for servers (pidfds %s) to exit", g.serverPidfds)
+		awaitServers(pidfds, serverExitGrace)
+	}
+	return status
 }
 
 // handOver runs in the first gofer invocation, before the stock code sets up
@@ -108,6 +119,7 @@ func (g *sealGofer) handOver(f *flag.FlagSet, conf *config.Config) error {
 	}
 
 	var pids []string
+	var pidfds []int
 	for _, h := range plan {
 		args := h.Mount.serveArgs(childSocketFD, h.Readonly, settings.LogLevel)
 		pid, err := startServer(binary, args, h.IOFD, logFile)
@@ -119,10 +131,20 @@ func (g *sealGofer) handOver(f *flag.FlagSet, conf *config.Config) error {
 		}
 		log.Infof("sealgofer: %q (io fd %d) served by PID %d: %s %s", h.Mount.Destination, h.IOFD, pid, binary, strings.Join(args, " "))
 		pids = append(pids, strconv.Itoa(pid))
+		pidfd, err := openServerPidfd(pid)
+		if err != nil {
+			return fmt.Errorf("mount %q: %w", h.Mount.Destination, err)
+		}
+		pidfds = append(pidfds, pidfd)
+	}
+	if err := makeInheritable(pidfds); err != nil {
+		return err
 	}
 	// The stock gofer re-executes itself with os.Args; tell that run not to
-	// hand over again (its sockets are dead ones by now).
-	os.Args = append(os.Args, "--"+handedOverFlag+"="+strings.Join(pids, ","))
+	// hand over again (its sockets are dead ones by now), and which servers
+	// to wait for before exiting.
+	os.Args = append(os.Args, "--"+handedOverFlag+"="+strings.Join(pids, ","),
+		"--"+serverPidfdsFlag+"="+formatFDs(pidfds))
 	return nil
 }
 

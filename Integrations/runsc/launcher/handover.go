@@ -24,7 +24,8 @@ const childSocketFD = 3
 //     The gofer holds many inheritable descriptors donated by runsc (spec,
 //     mounts pipe, the other mounts' sockets); a child holding the write end of
 //     the mounts pipe would keep the sandbox waiting for EOF forever;
-//   - an empty environment, like the gofer's own re-exec.
+//   - an empty environment, like the gofer's own re-exec;
+//   - a /proc of the gofer's PID namespace (serverexec.go).
 //
 // It lives in the gofer's PID namespace, whose init is the gofer: when runsc
 // SIGKILLs the gofer at container destruction, the child dies with it.
@@ -44,9 +45,14 @@ func startServer(binary string, args []string, ioFD int, log *os.File) (int, err
 		return 0, err
 	}
 
+	path, argv := binary, append([]string{binary}, args...)
+	if selfExecutable != "" {
+		// Through serverexec.go: a /proc that matches the server's PID namespace.
+		path, argv = selfExecutable, append([]string{selfExecutable, serverExecCommand}, argv...)
+	}
 	cmd := &exec.Cmd{
-		Path:        binary,
-		Args:        append([]string{binary}, args...),
+		Path:        path,
+		Args:        argv,
 		Env:         []string{},
 		Stdout:      log,
 		Stderr:      log,

@@ -6,13 +6,18 @@
 //     then runs the stock gofer for everything else;
 //   - boot: executes Debian's own runsc, so the sandbox kernel is Debian's;
 //   - create, run: check the annotations first, so that mistakes are reported
-//     to the caller rather than only to the gofer's logs.
+//     to the caller rather than only to the gofer's logs;
+//   - run (attached), delete: let the gofer of a container with sealgofer
+//     mounts exit by itself, after its servers have committed, instead of
+//     SIGKILLing it right after the container exits (serverwait.go).
 //
 // runsc starts the sandbox and the gofer by re-executing /proc/self/exe, so
 // this binary must be the one invoked as the OCI runtime.
 package main
 
 import (
+	"os"
+
 	"github.com/google/subcommands"
 	"gvisor.dev/gvisor/runsc/cli"
 	"gvisor.dev/gvisor/runsc/cmd"
@@ -34,9 +39,14 @@ var (
 const internalGroup = "internal use only"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == serverExecCommand {
+		serverExec(os.Args[2:])
+	}
+	selfExecutable, _ = os.Executable()
 	subcommands.Register(new(sealGofer), internalGroup)
 	subcommands.Register(new(delegatedBoot), internalGroup)
 	subcommands.Register(preflight{new(cmd.Create)}, "")
 	subcommands.Register(preflight{new(cmd.Run)}, "")
+	subcommands.Register(new(sealDelete), "")
 	cli.Main(version)
 }

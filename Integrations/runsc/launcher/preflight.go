@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/subcommands"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/runsc/cmd/util"
 	"gvisor.dev/gvisor/runsc/config"
 	"gvisor.dev/gvisor/runsc/flag"
@@ -28,12 +29,22 @@ func (p preflight) Execute(ctx context.Context, f *flag.FlagSet, args ...any) su
 		bundleDir, _ = os.Getwd()
 	}
 	// A spec that does not load is the stock command's to report.
-	if spec, err := specutils.ReadSpec(bundleDir, args[0].(*config.Config)); err == nil {
+	conf := args[0].(*config.Config)
+	if spec, err := specutils.ReadSpec(bundleDir, conf); err == nil {
 		if err := checkSpec(spec); err != nil {
 			return util.Errorf("sealgofer: %v", err)
 		}
+		if p.Name() == "run" && f.NArg() == 1 && flagValue(f, "detach") != "true" && conf.RestoreFile == "" &&
+			!conf.Rootless && hasSealgoferMounts(spec) {
+			return runAttached(f, conf, spec, bundleDir, args[1].(*unix.WaitStatus))
+		}
 	}
 	return p.Command.Execute(ctx, f, args...)
+}
+
+func hasSealgoferMounts(spec *specs.Spec) bool {
+	settings, err := parseAnnotations(spec.Annotations)
+	return err == nil && len(settings.Mounts) > 0
 }
 
 // checkSpec runs the gofer's own parsing and planning on the spec, with

@@ -33,6 +33,9 @@ func main() {
 	}
 
 	fmt.Fprintf(os.Stderr, "sealgofer-standin[%d]: serving %s on fd %d (readonly %t)\n", os.Getpid(), *dir, *fd, *readonly)
+	// Whether /proc belongs to this process's PID namespace (sandbox-test checks it).
+	self, _ := os.Readlink("/proc/self")
+	fmt.Fprintf(os.Stderr, "sealgofer-standin[%d]: /proc/self -> %s\n", os.Getpid(), self)
 	log.SetLevel(log.Warning)
 	// Like the stock gofer: keep file modes exactly as the sandbox sends them.
 	unix.Umask(0)

@@ -80,6 +80,12 @@ int clinux_accept4_cloexec_nonblock(int fd);
 // Blocking accept4 with SOCK_CLOEXEC (for the listener), retrying EINTR.
 int clinux_accept_cloexec(int fd);
 
+// epoll_create1(EPOLL_CLOEXEC): the notification FD of a bound socket.
+int clinux_epoll_create_cloexec(void);
+// Adds fd to epfd's interest list for EPOLLIN, level-triggered (already
+// present: success).
+int clinux_epoll_watch_readable(int epfd, int fd);
+
 // dev_t helpers.
 unsigned int clinux_major(uint64_t dev);
 unsigned int clinux_minor(uint64_t dev);

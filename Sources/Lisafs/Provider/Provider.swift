@@ -179,20 +179,29 @@ public protocol Provider: AnyObject {
 
     /// Creates an AF_UNIX socket of `socketType` and connects it to the socket
     /// file behind `node`; returns the connected FD, which the server donates.
+    /// Must not block (a listener's backlog may be full forever): EAGAIN then.
     /// Lock: read on the node.
     func connect(_ node: Node, socketType: UInt32) throws -> Int32
 
-    /// Creates, binds (as `name` in `dir`) and chowns an AF_UNIX socket.
-    /// Lock: write on `dir`.
+    /// Creates, binds (as `name` in `dir`) and chowns an AF_UNIX socket; see
+    /// `BoundSocketCreated` for the FD to donate. Lock: write on `dir`.
     func bind(in dir: Node, _ name: FileName, socketType: UInt32,
               attributes: CreateAttributes) throws -> BoundSocketCreated<Node, BoundSocket>
 
     /// listen(2) on a bound socket. Lock: read on its node.
     func listen(_ socket: BoundSocket, backlog: Int32) throws
 
-    /// accept4(2), non-blocking: returns the new connection's FD (donated to the
-    /// client) and the peer address (may be empty). Lock: read on its node.
+    /// accept4(2), non-blocking whatever the client does (EAGAIN when nothing
+    /// is pending): returns the new connection's FD (donated to the client) and
+    /// the peer address (may be empty). Lock: read on its node.
     func accept(_ socket: BoundSocket) throws -> (fd: Int32, peerAddress: [UInt8])
+
+    /// Makes any call blocked on the socket return at once (HostProvider:
+    /// shutdown(2)); `close(boundSocket:)` still follows. Called at connection
+    /// teardown, before the server waits for the connection's serving threads:
+    /// a last resort should `listen`/`accept` ever block, so a hang-up still
+    /// ends the connection. Lock: none (may overlap an `accept` on the socket).
+    func interrupt(boundSocket: BoundSocket)
 
     /// Releases a bound socket. Lock: none.
     func close(boundSocket: BoundSocket)
@@ -213,5 +222,6 @@ extension Provider {
                      attributes: CreateAttributes) throws -> BoundSocketCreated<Node, BoundSocket> { throw Errno.EPERM }
     public func listen(_ socket: BoundSocket, backlog: Int32) throws { throw Errno.EOPNOTSUPP }
     public func accept(_ socket: BoundSocket) throws -> (fd: Int32, peerAddress: [UInt8]) { throw Errno.EOPNOTSUPP }
+    public func interrupt(boundSocket: BoundSocket) {}
     public func close(boundSocket: BoundSocket) {}
 }

@@ -170,7 +170,10 @@ public struct Opened<OpenFile> {
 }
 
 /// Result of `bind`: the socket file's node, its bound-socket handle, and the
-/// host socket FD to donate (required: the client polls it for connections).
+/// notification FD to donate (required: the client polls it for pending
+/// connections). It must not share an open file description with anything
+/// the gofer blocks on — not a dup of the listening socket, whose O_NONBLOCK
+/// the client could then clear (HostProvider donates an epoll FD).
 public struct BoundSocketCreated<Node, BoundSocket> {
     public var node: Node
     public var stat: Statx

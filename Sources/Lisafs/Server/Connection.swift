@@ -101,7 +101,13 @@ final class Connection<P: Provider>: @unchecked Sendable {
             return channels
         }
         for channel in running { channel.communicator.shutdown() }
+        // A request still blocked on a bound socket would keep its thread, and
+        // so this teardown, waiting forever; providers must never block there,
+        // but make sure (the sockets stay open until released below).
+        let sockets = fds.retainBoundSockets()
+        for socket in sockets { provider.interrupt(boundSocket: socket.handle) }
         for channel in running { channel.thread.join() }
+        for socket in sockets { socket.release() }
         channelsLock.withLock { channels.removeAll() }
         // Every serving thread has stopped: nothing can race the release.
         for entry in fds.removeAll() { entry.release() }

@@ -86,6 +86,18 @@ final class FDTable<P: Provider>: @unchecked Sendable {
         mutex.withLock { entries.removeValue(forKey: id) }
     }
 
+    /// Every bound-socket FD, each with a reference for the caller (so a
+    /// concurrent Close cannot close the socket under the caller).
+    func retainBoundSockets() -> [BoundSocketFD<P>] {
+        mutex.withLock {
+            entries.values.compactMap { entry in
+                guard case .boundSocket(let fd) = entry else { return nil }
+                fd.retain()
+                return fd
+            }
+        }
+    }
+
     /// Empties the table (connection teardown); the caller releases the entries.
     func removeAll() -> [FDEntry<P>] {
         mutex.withLock {

@@ -9,7 +9,7 @@ struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Check keyring, sidecars, every chunk, sizes and orphans offline.",
         discussion: "Exit 0: clean. 1: damage found (each damaged file and chunk named). 2: usage or key error. "
-            + "Interrupted commits are replayed first, as any open of the store does.")
+            + "Interrupted commits are replayed and interrupted creates/removals finished first, as any open of the store does.")
 
     @Option(help: "Store directory.") var store: String
     @OptionGroup var key: KeyOptions
@@ -41,7 +41,8 @@ struct VerifyCommand: ParsableCommand {
             printJSON([
                 "ok": report.isClean, "files": report.files, "directories": report.directories, "symlinks": report.symlinks,
                 "chunks": report.chunks, "plaintextBytes": report.plaintextBytes, "sidecars": report.sidecars,
-                "recoveredJournals": report.recoveredJournals, "notes": report.notes,
+                "recoveredJournals": report.recoveredJournals,
+                "recoveredOperations": report.recoveredOperations, "notes": report.notes,
                 "damage": report.damage.map { d -> [String: Any] in
                     var o: [String: Any] = ["kind": d.kind.rawValue, "detail": d.detail]
                     if let p = d.path { o["path"] = p }
@@ -60,6 +61,7 @@ struct VerifyCommand: ParsableCommand {
             for n in report.notes { print("note: \(n)") }
             print("verified \(report.files) files, \(report.chunks) chunks, \(report.sidecars) sidecars"
                   + (report.recoveredJournals > 0 ? ", replayed \(report.recoveredJournals) interrupted commits" : "")
+                  + (report.recoveredOperations > 0 ? ", finished \(report.recoveredOperations) interrupted creates/removals" : "")
                   + ": \(report.isClean ? "clean" : "\(report.damage.count) problems")")
         }
         if !report.isClean {

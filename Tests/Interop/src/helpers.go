@@ -59,34 +59,36 @@ func (t *T) Open(cfd *lisafs.ClientFD, flags uint32) (*lisafs.ClientFD, int) {
 	return t.FD(id), hostFD
 }
 
-// HostLstat stats a mount-relative path on the host directly.
+// HostLstat stats a mount-relative path on the host directly (for a sealed
+// store: through the client, see hostview.go).
 func (t *T) HostLstat(rel string) unix.Stat_t {
-	var st unix.Stat_t
-	if err := unix.Lstat(t.Host(rel), &st); err != nil {
-		t.Fatalf("host lstat %s: %v", rel, err)
+	st, err := t.View.Lstat(rel)
+	if err != nil {
+		t.Fatalf("host lstat %s: %v", rel, errnoName(err))
 	}
 	return st
 }
 
 // HostExists reports whether rel exists on the host (without following links).
 func (t *T) HostExists(rel string) bool {
-	var st unix.Stat_t
-	return unix.Lstat(t.Host(rel), &st) == nil
+	_, err := t.View.Lstat(rel)
+	return err == nil
 }
 
 // HostRead reads a host file.
 func (t *T) HostRead(rel string) []byte {
-	b, err := os.ReadFile(t.Host(rel))
+	b, err := t.View.Read(rel)
 	if err != nil {
-		t.Fatalf("host read %s: %v", rel, err)
+		t.Fatalf("host read %s: %v", rel, errnoName(err))
 	}
 	return b
 }
 
-// HostWrite writes a host file (mode 0644).
+// HostWrite writes a host file (mode 0644): an outside writer for passthrough
+// servers; for a sealed store, another FD of the same connection.
 func (t *T) HostWrite(rel string, data []byte) {
-	if err := os.WriteFile(t.Host(rel), data, 0644); err != nil {
-		t.Fatalf("host write %s: %v", rel, err)
+	if err := t.View.Write(rel, data); err != nil {
+		t.Fatalf("host write %s: %v", rel, errnoName(err))
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/log"
 )
@@ -21,6 +23,7 @@ var allScenarios = []Scenario{
 	scenarioCreate,
 	scenarioDonatedFD,
 	scenarioPReadPWrite,
+	scenarioLargeFile,
 	scenarioAllocate,
 	scenarioFlush,
 	scenarioFSync,
@@ -55,7 +58,7 @@ func main() {
 		fakeServe(os.Args[2:])
 		return
 	}
-	server := flag.String("server", "both", "server(s) to test: sealgofer, fsgofer or both")
+	server := flag.String("server", "all", "server(s) to test: fsgofer, sealgofer (passthrough), sealed (sealed store), both (= fsgofer,sealgofer), all (= fsgofer,sealgofer,sealed), or a comma-separated list")
 	sealgoferBin := flag.String("sealgofer", "", "path to the sealgofer binary (needed unless --server fsgofer)")
 	only := flag.String("run", "", "comma-separated scenario names to run (default: all)")
 	bench := flag.Bool("bench", false, "run the metadata benchmark instead of the scenarios")
@@ -73,20 +76,13 @@ func main() {
 	}
 	log.SetLevel(log.Warning)
 
-	var kinds []serverKind
-	switch *server {
-	case "both":
-		kinds = []serverKind{kindFsgofer, kindSealgofer}
-	case "fsgofer":
-		kinds = []serverKind{kindFsgofer}
-	case "sealgofer":
-		kinds = []serverKind{kindSealgofer}
-	default:
-		fatalf("--server must be sealgofer, fsgofer or both, not %q", *server)
+	kinds, err := parseKinds(*server)
+	if err != nil {
+		fatalf("%v", err)
 	}
 	opts := startOptions{sealgoferBin: *sealgoferBin}
 	for _, k := range kinds {
-		if k == kindSealgofer {
+		if k != kindFsgofer {
 			if *sealgoferBin == "" {
 				fatalf("--sealgofer PATH is required to test sealgofer")
 			}
@@ -114,7 +110,13 @@ func main() {
 	}
 
 	if *bench {
-		code := runBenchmarks(kinds, base, opts, *benchSeconds, *benchRepeats)
+		var benchKinds []serverKind
+		for _, k := range kinds {
+			if k != kindSealed {
+				benchKinds = append(benchKinds, k)
+			}
+		}
+		code := runBenchmarks(benchKinds, base, opts, *benchSeconds, *benchRepeats)
 		if !*keep {
 			os.RemoveAll(base)
 		}
@@ -140,11 +142,17 @@ func main() {
 	}
 
 	fmt.Printf("interop: gVisor lisafs client vs %s; scratch %s\n", strings.Trim(fmt.Sprint(kinds), "[]"), base)
+	wallStart := time.Now()
+	cpuStart := selfCPU()
 	passed, failed := 0, 0
 	for _, sc := range selected {
 		results := make([]runResult, 0, len(kinds))
 		for _, k := range kinds {
-			results = append(results, runScenario(sc, k, base, opts))
+			var ref *treeSnap
+			if k == kindSealed {
+				ref = referenceTree(results)
+			}
+			results = append(results, runScenario(sc, k, base, opts, ref))
 		}
 		if reportScenario(sc.Name, results, *verbose) {
 			passed++
@@ -152,6 +160,19 @@ func main() {
 			failed++
 		}
 	}
+	cpuTotals.Lock()
+	var serveParts []string
+	for _, k := range kinds {
+		if d, ok := cpuTotals.serve[k]; ok {
+			serveParts = append(serveParts, fmt.Sprintf("%s serve %.1fs", k, d.Seconds()))
+		}
+	}
+	if cpuTotals.cli > 0 {
+		serveParts = append(serveParts, fmt.Sprintf("sealgofer init/import/info/verify/export %.1fs", cpuTotals.cli.Seconds()))
+	}
+	cpuTotals.Unlock()
+	fmt.Printf("interop: wall %.1fs; CPU: this process (client, in-process fsgofer, checks) %.1fs; children: %s\n",
+		time.Since(wallStart).Seconds(), (selfCPU() - cpuStart).Seconds(), strings.Join(serveParts, ", "))
 	fmt.Printf("interop: %d passed, %d failed\n", passed, failed)
 	if !*keep {
 		os.RemoveAll(base)
@@ -159,6 +180,71 @@ func main() {
 	if failed > 0 {
 		os.Exit(1)
 	}
+}
+
+// parseKinds turns --server into the kinds to run, in an order where the
+// passthrough servers run before the sealed store (whose export is compared
+// with their trees). A sealed run without a passthrough server gets fsgofer
+// as its reference.
+func parseKinds(spec string) ([]serverKind, error) {
+	want := map[serverKind]bool{}
+	for _, part := range strings.Split(spec, ",") {
+		switch strings.TrimSpace(part) {
+		case "all":
+			want[kindFsgofer], want[kindSealgofer], want[kindSealed] = true, true, true
+		case "both":
+			want[kindFsgofer], want[kindSealgofer] = true, true
+		case "fsgofer":
+			want[kindFsgofer] = true
+		case "sealgofer", "passthrough":
+			want[kindSealgofer] = true
+		case "sealed":
+			want[kindSealed] = true
+		default:
+			return nil, fmt.Errorf("--server: unknown server %q (fsgofer, sealgofer, sealed, both, all)", part)
+		}
+	}
+	if want[kindSealed] && !want[kindSealgofer] && !want[kindFsgofer] {
+		fmt.Println("interop: sealed mode compares with a passthrough server: fsgofer added as the reference")
+		want[kindFsgofer] = true
+	}
+	var kinds []serverKind
+	for _, k := range []serverKind{kindFsgofer, kindSealgofer, kindSealed} {
+		if want[k] {
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds, nil
+}
+
+// referencePassthrough picks the passthrough result a sealed run is compared
+// with: sealgofer's HostProvider if it ran, else fsgofer.
+func referencePassthrough(results []runResult) *runResult {
+	var ref *runResult
+	for i := range results {
+		switch results[i].kind {
+		case kindSealgofer:
+			return &results[i]
+		case kindFsgofer:
+			ref = &results[i]
+		}
+	}
+	return ref
+}
+
+func referenceTree(results []runResult) *treeSnap {
+	if r := referencePassthrough(results); r != nil {
+		return r.tree
+	}
+	return nil
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // reportScenario prints one line per scenario (plus indented details) and
@@ -182,19 +268,49 @@ func reportScenario(name string, results []runResult, verbose bool) bool {
 			}
 		}
 	}
-	if len(results) == 2 {
-		diffs, notes := compareObservations(results[0].obs, results[1].obs, results[0].kind, results[1].kind)
+	// Pairs compared: fsgofer with sealgofer (passthrough), and the sealed
+	// store with its passthrough reference.
+	var pairs [][2]*runResult
+	var fs, sg, sd *runResult
+	for i := range results {
+		switch results[i].kind {
+		case kindFsgofer:
+			fs = &results[i]
+		case kindSealgofer:
+			sg = &results[i]
+		case kindSealed:
+			sd = &results[i]
+		}
+	}
+	if fs != nil && sg != nil {
+		pairs = append(pairs, [2]*runResult{fs, sg})
+	}
+	if sd != nil {
+		if ref := referencePassthrough(results); ref != nil {
+			pairs = append(pairs, [2]*runResult{ref, sd})
+		}
+		for _, n := range sd.docNotes {
+			details = append(details, fmt.Sprintf("%s: %s", sd.kind, n))
+		}
+		if referenceTree(results) == nil {
+			details = append(details, "sealed: no passthrough tree to compare the export with")
+		}
+	}
+	for _, p := range pairs {
+		diffs, notes := compareObservations(p[0].obs, p[1].obs, p[0].kind, p[1].kind)
+		label := fmt.Sprintf("%s~%s", p[0].kind, p[1].kind)
 		if len(diffs) > 0 {
 			ok = false
-			parts = append(parts, "DISAGREE")
+			parts = append(parts, label+"=DISAGREE")
 			for _, d := range diffs {
-				details = append(details, "differs: "+d)
+				details = append(details, label+" differs: "+d)
 			}
 		} else {
-			parts = append(parts, "agree")
+			parts = append(parts, label+"=agree")
 		}
 		details = append(details, notes...)
-	} else if verbose {
+	}
+	if len(pairs) == 0 && verbose {
 		for _, k := range results[0].obs.order {
 			details = append(details, fmt.Sprintf("observed %s = %s", k, results[0].obs.values[k]))
 		}

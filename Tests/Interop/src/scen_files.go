@@ -42,7 +42,16 @@ var scenarioCreate = Scenario{
 		var st linux.Statx
 		t.Must(t.FD(in.ControlFD).StatTo(t.Ctx, &st), "FStat(new)")
 		t.CheckStatMatchesHost("FStat(new) after write", &st, "new")
+		// Closing (a sealed store commits then) is not a modification: the
+		// mtime the client saw stays.
+		time.Sleep(30 * time.Millisecond)
 		t.Close(ofd)
+		var after linux.Statx
+		t.Must(t.FD(in.ControlFD).StatTo(t.Ctx, &after), "FStat(new) after close")
+		if after.Mtime != st.Mtime || after.Size != 3 {
+			t.Errorf("FStat(new) after close: mtime %d.%09d size %d; before close %d.%09d size 3",
+				after.Mtime.Sec, after.Mtime.Nsec, after.Size, st.Mtime.Sec, st.Mtime.Nsec)
+		}
 		t.Close(t.FD(in.ControlFD))
 
 		// Create inside a subdirectory, write-only.
@@ -89,7 +98,16 @@ var scenarioDonatedFD = Scenario{
 		if roHost >= 0 {
 			var st unix.Stat_t
 			t.Must(unix.Fstat(roHost, &st), "fstat(donated)")
-			if st.Ino != host.Ino || st.Dev != host.Dev {
+			if t.Sealed() {
+				// SealedProvider donates the plaintext scratch, never the
+				// ciphertext: a different inode, the plaintext size.
+				if st.Ino == host.Ino && st.Dev == host.Dev {
+					t.Errorf("sealed: donated FD is the ciphertext file itself")
+				}
+				if st.Size != 8192 {
+					t.Errorf("sealed: donated FD has size %d, want the plaintext size 8192", st.Size)
+				}
+			} else if st.Ino != host.Ino || st.Dev != host.Dev {
 				t.Errorf("donated FD is not the file: ino %d dev %d, host %d %d", st.Ino, st.Dev, host.Ino, host.Dev)
 			}
 			if m := accessMode(t, roHost); m != unix.O_RDONLY {
@@ -158,6 +176,7 @@ var scenarioPReadPWrite = Scenario{
 	Name: "pread-pwrite",
 	Setup: func(t *T, dir string) {
 		writeHostFile(t, dir+"/existing", pattern(1000, 2))
+		writeHostFile(t, dir+"/untouched", withMarker("imported and never opened"))
 	},
 	Run: func(t *T) {
 		const size = 3 << 20 // larger than one message: exercises client chunking
@@ -264,18 +283,22 @@ var scenarioFlush = Scenario{
 	Run: func(t *T) {
 		cfd := t.WalkFD("f")
 		ofd, h := t.Open(cfd, unix.O_RDWR)
+		// The sentry flushes after writing through the donated FD (or PWrite).
+		if h >= 0 {
+			_, err := unix.Pwrite(h, []byte("more data"), 4)
+			t.Must(err, "pwrite(donated)")
+		} else {
+			_, err := ofd.Write(t.Ctx, []byte("more data"), 4)
+			t.Must(err, "PWrite")
+		}
 		if !t.Supported(lisafs.Flush) {
 			t.Obs.SkipAll("does not advertise Flush (MID 20); the sentry then treats Flush as a no-op")
 			if err := ofd.Flush(t.Ctx); err != nil {
 				t.Errorf("client-side Flush no-op returned %s", errnoName(err))
 			}
 		} else {
-			if h >= 0 {
-				// The sentry flushes after writing through the donated FD.
-				_, err := unix.Pwrite(h, []byte("more data"), 4)
-				t.Must(err, "pwrite(donated)")
-			}
 			t.ExpectErrno("Flush(open FD)", ofd.Flush(t.Ctx), 0)
+			t.ExpectBytes("host content after Flush", t.HostRead("f"), []byte("datamore data"))
 			var st linux.Statx
 			t.Must(cfd.StatTo(t.Ctx, &st), "FStat after Flush")
 			t.CheckStatMatchesHost("FStat after Flush", &st, "f")

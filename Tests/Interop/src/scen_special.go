@@ -27,6 +27,18 @@ var scenarioXattr = Scenario{
 		f := t.WalkFD("f")
 		defer t.Close(f)
 		err := f.SetXattr(t.Ctx, "user.test", "value1", 0)
+		if t.Sealed() {
+			// SealedProvider advertises no xattr message (a store keeps no
+			// xattrs; import drops them): the client refuses them itself.
+			t.Obs.SkipAll("sealed store: no xattrs by design (FGetXattr/FSetXattr/FListXattr/FRemoveXattr not advertised, EOPNOTSUPP)")
+			t.CheckErrno("sealed FSetXattr", err, unix.EOPNOTSUPP)
+			_, err = f.GetXattr(t.Ctx, "user.fromhost", 64)
+			t.CheckErrno("sealed FGetXattr(user.fromhost)", err, unix.EOPNOTSUPP)
+			_, err = f.ListXattr(t.Ctx, 4096)
+			t.CheckErrno("sealed FListXattr", err, unix.EOPNOTSUPP)
+			t.CheckErrno("sealed FRemoveXattr", f.RemoveXattr(t.Ctx, "user.fromhost"), unix.EOPNOTSUPP)
+			return
+		}
 		if err == unix.EOPNOTSUPP && t.S.Kind == kindFsgofer {
 			// runsc/fsgofer deliberately does not implement xattrs: FGetXattr and
 			// FSetXattr return EOPNOTSUPP, FListXattr/FRemoveXattr are not advertised.
@@ -104,6 +116,10 @@ var scenarioSockets = Scenario{
 		writeHostFile(t, dir+"/regular", nil)
 	},
 	Run: func(t *T) {
+		if t.Sealed() {
+			sealedSockets(t)
+			return
+		}
 		if len(t.Host("hostsock")) >= 100 {
 			t.Fatalf("temp dir path too long for unix sockets: %s", t.S.Dir)
 		}
@@ -206,6 +222,25 @@ var scenarioSockets = Scenario{
 	},
 }
 
+// sealedSockets: a store holds no sockets; BindAt and Connect are not
+// advertised, so the client refuses them (EOPNOTSUPP) and nothing appears.
+func sealedSockets(t *T) {
+	t.Obs.SkipAll("sealed store: no sockets by design (BindAt/Listen/Accept/Connect not advertised, EOPNOTSUPP)")
+	_, _, err := t.S.RootFD.BindAt(t.Ctx, linux.SOCK_STREAM, "sock", 0755, myUID, myGID)
+	t.CheckErrno("sealed BindAt(sock)", err, unix.EOPNOTSUPP)
+	if t.HostExists("sock") {
+		t.Errorf("refused BindAt left a sock entry")
+	}
+	reg := t.WalkFD("regular")
+	_, err = reg.Connect(t.Ctx, linux.SOCK_STREAM)
+	t.CheckErrno("sealed Connect(regular file)", err, unix.EOPNOTSUPP)
+	// OpenAt on the regular file still works.
+	ofd, h := t.Open(reg, unix.O_RDONLY)
+	closeIfValid(h)
+	t.Close(ofd)
+	t.Close(reg)
+}
+
 var scenarioMknod = Scenario{
 	Name: "mknod",
 	Setup: func(t *T, dir string) {
@@ -228,8 +263,10 @@ var scenarioMknod = Scenario{
 		// mknod of FIFOs by design, so each server is held to its own
 		// contract and this one observation is not compared.
 		in, err = t.S.RootFD.MknodAt(t.Ctx, "fifo", linux.ModeNamedPipe|0644, myUID, myGID, 0, 0)
-		t.Obs.Skip("MknodAt(FIFO)", "fsgofer does not support FIFO mknod; sealgofer does")
-		if t.S.Kind == kindSealgofer && err != nil {
+		t.Obs.Skip("MknodAt(FIFO)", "fsgofer and the sealed store refuse FIFO mknod (EPERM); sealgofer passthrough supports it")
+		if t.Sealed() && err != unix.EPERM {
+			t.Errorf("MknodAt(FIFO) on a sealed store: %s, want EPERM (the store holds no FIFOs)", errnoName(err))
+		} else if t.S.Kind == kindSealgofer && err != nil {
 			t.Errorf("MknodAt(FIFO) on sealgofer: %s, want success", errnoName(err))
 		} else if t.S.Kind == kindFsgofer && err != unix.EPERM {
 			t.Errorf("MknodAt(FIFO) on fsgofer: %s, want EPERM", errnoName(err))
@@ -253,6 +290,18 @@ var scenarioMknod = Scenario{
 			t.Errorf("refused device node exists on host")
 		}
 
+		if t.Sealed() {
+			// `sealgofer import` skips FIFOs (a store holds none), so there is
+			// no host FIFO to walk to.
+			if !t.S.Sealed.skippedByImport("hostfifo") {
+				t.Errorf("sealgofer import did not report the FIFO hostfifo as skipped (skipped: %v)", t.S.Sealed.importSkipped)
+			}
+			t.Obs.Skip("Walk(hostfifo)", "sealed store: import skips FIFOs")
+			t.Obs.Skip("OpenAt(hostfifo, O_RDWR) donates", "sealed store: import skips FIFOs")
+			_, err := t.S.RootFD.Walk(t.Ctx, "hostfifo")
+			t.CheckErrno("sealed Walk(hostfifo)", err, unix.ENOENT)
+			return
+		}
 		// A FIFO made on the host is visible as a FIFO.
 		w := t.WalkPath(&t.S.RootFD, "hostfifo")
 		t.ObsStat("Walk(hostfifo)", &w.Stat)

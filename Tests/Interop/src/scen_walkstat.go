@@ -5,6 +5,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"gvisor.dev/gvisor/pkg/abi/linux"
@@ -22,12 +23,21 @@ var fsgoferMessages = []lisafs.MID{
 	lisafs.FGetXattr, lisafs.FSetXattr, lisafs.BindAt, lisafs.Listen, lisafs.Accept,
 }
 
+// sealedUnsupported are the MIDs SealedProvider deliberately does not
+// advertise (Sources/SealedProvider/SealedProvider.swift, supportedMIDs): a
+// store holds only files, directories and symlinks, and no xattrs. The
+// client answers them with EOPNOTSUPP without a round trip.
+var sealedUnsupported = map[lisafs.MID]bool{
+	lisafs.BindAt: true, lisafs.Listen: true, lisafs.Accept: true, lisafs.Connect: true,
+	lisafs.FGetXattr: true, lisafs.FSetXattr: true, lisafs.FListXattr: true, lisafs.FRemoveXattr: true,
+}
+
 // populateTree builds a/b/c/file, a/link -> b, and f on the host.
 func populateTree(t *T, dir string) {
 	if err := os.MkdirAll(dir+"/a/b/c", 0755); err != nil {
 		t.Fatalf("%v", err)
 	}
-	if err := os.WriteFile(dir+"/a/b/c/file", []byte("hello"), 0644); err != nil {
+	if err := os.WriteFile(dir+"/a/b/c/file", withMarker("hello"), 0644); err != nil {
 		t.Fatalf("%v", err)
 	}
 	if err := os.Symlink("b", dir+"/a/link"); err != nil {
@@ -56,13 +66,26 @@ var scenarioMount = Scenario{
 			}
 		}
 		for _, m := range fsgoferMessages {
-			if !t.Supported(m) {
+			if !t.Supported(m) && !(t.Sealed() && sealedUnsupported[m]) {
 				missing = append(missing, fmt.Sprint(m))
 			}
 		}
 		t.Note("advertised MIDs: %s", strings.Join(supported, ","))
 		if len(missing) > 0 {
 			t.Errorf("does not advertise MIDs %s that fsgofer advertises and the sentry uses", strings.Join(missing, ","))
+		}
+		if t.Sealed() {
+			// A store holds no sockets and no xattrs: the sentry must learn
+			// that from the advertised set, not from failing calls.
+			var wrongly []string
+			for m := range sealedUnsupported {
+				if t.Supported(m) {
+					wrongly = append(wrongly, fmt.Sprint(m))
+				}
+			}
+			if len(wrongly) > 0 {
+				t.Errorf("sealed store advertises MIDs %s it cannot serve", strings.Join(wrongly, ","))
+			}
 		}
 	},
 }
@@ -155,6 +178,9 @@ var scenarioStat = Scenario{
 		// FStat through an open FD, and no stale caching: a host-side change
 		// must be visible on the next FStat.
 		cfd := t.WalkFD("f")
+		var before linux.Statx
+		t.Must(cfd.StatTo(t.Ctx, &before), "FStat(f) before open")
+		time.Sleep(20 * time.Millisecond)
 		ofd, hostFD := t.Open(cfd, unix.O_RDONLY)
 		if hostFD >= 0 {
 			unix.Close(hostFD)
@@ -162,6 +188,11 @@ var scenarioStat = Scenario{
 		var st linux.Statx
 		t.Must(ofd.StatTo(t.Ctx, &st), "FStat(open FD)")
 		t.CheckStatMatchesHost("FStat(open FD of f)", &st, "f")
+		// Opening for reading changes nothing: not the mtime, not the ctime.
+		if st.Mtime != before.Mtime || st.Ctime != before.Ctime {
+			t.Errorf("OpenAt(O_RDONLY) moved the times: mtime %d.%09d -> %d.%09d, ctime %d.%09d -> %d.%09d",
+				before.Mtime.Sec, before.Mtime.Nsec, st.Mtime.Sec, st.Mtime.Nsec, before.Ctime.Sec, before.Ctime.Nsec, st.Ctime.Sec, st.Ctime.Nsec)
+		}
 		t.HostWrite("f", []byte("grown by the host"))
 		t.Must(cfd.StatTo(t.Ctx, &st), "FStat(f) after host write")
 		t.CheckStatMatchesHost("FStat(f) after host write", &st, "f")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/abi/linux"
 	"gvisor.dev/gvisor/pkg/context"
 	"gvisor.dev/gvisor/pkg/lisafs"
 )
@@ -22,6 +23,8 @@ type Scenario struct {
 	Readonly bool                   // mount the server read-only
 	Setup    func(t *T, dir string) // populate the host directory before mounting
 	Run      func(t *T)
+	// SealedArgs are extra `sealgofer serve` arguments for the sealed store.
+	SealedArgs []string
 }
 
 // T is the per-(scenario, server) test context.
@@ -29,6 +32,7 @@ type T struct {
 	S        *Session
 	Ctx      context.Context
 	Obs      *Observations
+	View     hostView // the host side of the mount (see hostview.go)
 	failures []string
 	notes    []string
 }
@@ -59,8 +63,13 @@ func (t *T) Must(err error, what string) {
 	}
 }
 
-// Host returns the host path of a mount-relative path.
+// Host returns the host path of a mount-relative path. Only meaningful for
+// passthrough servers: scenarios use it for host-only operations (sockets,
+// xattrs) after checking Sealed().
 func (t *T) Host(rel string) string { return filepath.Join(t.S.Dir, rel) }
+
+// Sealed reports whether the server under test serves a sealed store.
+func (t *T) Sealed() bool { return t.S.Kind == kindSealed }
 
 // Supported reports whether the server advertised message m at mount.
 func (t *T) Supported(m lisafs.MID) bool { return t.S.Client.IsSupported(m) }
@@ -68,8 +77,14 @@ func (t *T) Supported(m lisafs.MID) bool { return t.S.Client.IsSupported(m) }
 // ExpectErrno checks that err is exactly want, records it as an observation
 // under key, and returns whether it matched.
 func (t *T) ExpectErrno(key string, err error, want unix.Errno) bool {
+	t.Obs.Add(key, errnoName(err))
+	return t.CheckErrno(key, err, want)
+}
+
+// CheckErrno is ExpectErrno without an observation: for checks that only one
+// server kind makes (e.g. what a sealed store refuses by design).
+func (t *T) CheckErrno(key string, err error, want unix.Errno) bool {
 	got := errnoName(err)
-	t.Obs.Add(key, got)
 	ok := err == nil
 	if want != 0 {
 		ok = err != nil && errors.Is(err, want)
@@ -189,19 +204,36 @@ type runResult struct {
 	kind     serverKind
 	failures []string
 	notes    []string
+	// docNotes are documented differences found by the offline store checks;
+	// printed always.
+	docNotes []string
 	obs      *Observations
 	elapsed  time.Duration
+	// tree is the host directory after the server exited (passthrough
+	// kinds), the reference a sealed store's export must reproduce.
+	tree *treeSnap
 }
 
 const scenarioTimeout = 120 * time.Second
 
 // runScenario runs sc against one server on a fresh directory under base.
-func runScenario(sc Scenario, kind serverKind, base string, opts startOptions) (res runResult) {
+// For kindSealed, ref is the tree a passthrough server left for the same
+// scenario (nil if none ran).
+func runScenario(sc Scenario, kind serverKind, base string, opts startOptions, ref *treeSnap) (res runResult) {
 	res = runResult{kind: kind, obs: newObservations()}
 	start := time.Now()
 	defer func() { res.elapsed = time.Since(start) }()
 	dir := filepath.Join(base, fmt.Sprintf("%s-%s", sc.Name, kind))
-	if err := os.MkdirAll(dir, 0755); err != nil {
+	var sealed *sealedStore
+	if kind == kindSealed {
+		var err error
+		if sealed, err = newSealedStore(opts.sealgoferBin, dir); err != nil {
+			res.failures = []string{fmt.Sprintf("sealed store layout: %v", err)}
+			return res
+		}
+		defer sealed.cleanup()
+		dir = sealed.plain
+	} else if err := os.MkdirAll(dir, 0755); err != nil {
 		res.failures = []string{fmt.Sprintf("mkdir %s: %v", dir, err)}
 		return res
 	}
@@ -210,7 +242,18 @@ func runScenario(sc Scenario, kind serverKind, base string, opts startOptions) (
 		res.failures = append([]string{"setup failed"}, t.failures...)
 		return res
 	}
+	if sealed != nil {
+		if err := sealed.prepare(); err != nil {
+			res.failures = []string{err.Error()}
+			return res
+		}
+		t.View = clientView{t}
+	} else {
+		t.View = dirView{dir}
+	}
 	opts.readonly = sc.Readonly
+	opts.sealed = sealed
+	opts.sealedArgs = sc.SealedArgs
 	s, err := startSession(kind, dir, opts)
 	if err != nil {
 		res.failures = []string{err.Error()}
@@ -221,6 +264,12 @@ func runScenario(sc Scenario, kind serverKind, base string, opts startOptions) (
 	go func() {
 		defer close(done)
 		protect(t, func() { sc.Run(t) })
+		if !sc.Readonly {
+			protect(t, func() { writeMarkerFile(t) })
+		}
+		if sealed != nil {
+			protect(t, func() { sealed.recordClientTree(t) })
+		}
 	}()
 	select {
 	case <-done:
@@ -236,9 +285,47 @@ func runScenario(sc Scenario, kind serverKind, base string, opts startOptions) (
 			t.failures[len(t.failures)-1] += tail
 		}
 	}
+	if sealed != nil {
+		// Even after a bad exit: what the store looks like then is worth knowing.
+		failures, notes := sealed.offlineChecks(ref)
+		for _, f := range failures {
+			t.Errorf("offline: %s", f)
+		}
+		res.docNotes = notes
+	} else if snap, err := snapshotTree(dir, map[string]string{outsideDir(dir): "$OUTSIDE", dir: "$MOUNT"}, nil); err != nil {
+		t.Errorf("snapshot of the host directory: %v", err)
+	} else {
+		snap.taken = start
+		res.tree = snap
+	}
 	res.failures = t.failures
 	res.notes = t.notes
 	return res
+}
+
+// writeMarkerFile ends every writable scenario: the client writes the
+// plaintext marker once through PWrite and once through the donated host FD
+// (or PWrite again when none is donated), so every store has client-written
+// plaintext for the offline scan to look for, and every passthrough tree has
+// the same file for the export comparison.
+func writeMarkerFile(t *T) {
+	in, ofdID, h, err := t.S.RootFD.OpenCreateAt(t.Ctx, ".interop-marker", unix.O_RDWR, linux.ModeRegular|0644, myUID, myGID)
+	t.Must(err, "OpenCreateAt(.interop-marker)")
+	ofd := t.FD(ofdID)
+	first := withMarker("via PWrite")
+	_, err = ofd.Write(t.Ctx, first, 0)
+	t.Must(err, "PWrite(.interop-marker)")
+	second := withMarker("via the donated FD")
+	if h >= 0 {
+		if _, err := unix.Pwrite(h, second, int64(len(first))); err != nil {
+			t.Errorf("pwrite(donated FD of .interop-marker): %v", err)
+		}
+		unix.Close(h)
+	} else if _, err := ofd.Write(t.Ctx, second, uint64(len(first))); err != nil {
+		t.Errorf("PWrite(.interop-marker): %s", errnoName(err))
+	}
+	t.Close(ofd)
+	t.Close(t.FD(in.ControlFD))
 }
 
 // protect runs fn, converting Fatalf aborts and unexpected panics into

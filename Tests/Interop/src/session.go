@@ -14,20 +14,34 @@ import (
 	"gvisor.dev/gvisor/pkg/unet"
 )
 
-// serverKind names one of the two lisafs servers under test.
+// serverKind names one of the lisafs servers under test.
 type serverKind string
 
 const (
-	kindFsgofer   serverKind = "fsgofer"
+	// kindFsgofer is gVisor's own fsgofer, served in-process.
+	kindFsgofer serverKind = "fsgofer"
+	// kindSealgofer is `sealgofer serve --passthrough DIR` (HostProvider).
 	kindSealgofer serverKind = "sealgofer"
+	// kindSealed is `sealgofer serve --store S --key-file K` (SealedProvider)
+	// on a fresh store per scenario; see sealed.go.
+	kindSealed serverKind = "sealed"
 )
+
+// isPassthrough reports whether the host directory of the kind is the
+// plaintext tree the client sees.
+func (k serverKind) isPassthrough() bool { return k != kindSealed }
 
 // Session is one mounted lisafs connection: the client end plays the sentry,
 // the other socket end is served by either a sealgofer child or an in-process
 // fsgofer.
 type Session struct {
-	Kind   serverKind
-	Dir    string // host directory that is the mount root
+	Kind serverKind
+	// Dir is the host directory that is the mount root (passthrough kinds).
+	// For kindSealed it is the emptied staging directory that Setup filled
+	// and that was imported into the store; paths next to it (outsideDir)
+	// are real host paths.
+	Dir    string
+	Sealed *sealedStore // kindSealed only
 	Client *lisafs.Client
 	Root   lisafs.Inode
 	RootFD lisafs.ClientFD
@@ -45,6 +59,8 @@ const mountTimeout = 30 * time.Second
 type startOptions struct {
 	readonly     bool
 	sealgoferBin string
+	sealed       *sealedStore // the store to serve (kindSealed)
+	sealedArgs   []string     // extra serve arguments (kindSealed)
 }
 
 // startSession starts a server of the given kind on dir and mounts it.
@@ -54,7 +70,7 @@ func startSession(kind serverKind, dir string, opts startOptions) (*Session, err
 		return nil, fmt.Errorf("socketpair: %v", err)
 	}
 	clientFD, serverFD := fds[0], fds[1]
-	s := &Session{Kind: kind, Dir: dir}
+	s := &Session{Kind: kind, Dir: dir, Sealed: opts.sealed}
 	switch kind {
 	case kindFsgofer:
 		if err := serveFsgoferInProcess(serverFD, dir, opts.readonly); err != nil {
@@ -62,7 +78,7 @@ func startSession(kind serverKind, dir string, opts startOptions) (*Session, err
 			unix.Close(serverFD)
 			return nil, err
 		}
-	case kindSealgofer:
+	case kindSealgofer, kindSealed:
 		if err := s.spawnSealgofer(serverFD, dir, opts); err != nil {
 			unix.Close(clientFD)
 			return nil, err
@@ -105,10 +121,20 @@ func startSession(kind serverKind, dir string, opts startOptions) (*Session, err
 	return s, nil
 }
 
-// spawnSealgofer runs `sealgofer serve --fd 3 --passthrough DIR` with the
-// server socket end as fd 3 (ExtraFiles[0]).
+// spawnSealgofer runs `sealgofer serve --fd 3 --passthrough DIR` (or, for
+// kindSealed, `--store S --key-file K --scratch DIR`) with the server socket
+// end as fd 3 (ExtraFiles[0]).
 func (s *Session) spawnSealgofer(serverFD int, dir string, opts startOptions) error {
 	args := []string{"serve", "--fd", "3", "--passthrough", dir}
+	if s.Kind == kindSealed {
+		if opts.sealed == nil {
+			unix.Close(serverFD)
+			return fmt.Errorf("sealed session without a store")
+		}
+		args = []string{"serve", "--fd", "3", "--store", opts.sealed.store, "--key-file", opts.sealed.keyFile,
+			"--scratch", opts.sealed.scratch}
+		args = append(args, opts.sealedArgs...)
+	}
 	if opts.readonly {
 		args = append(args, "--readonly")
 	}
@@ -125,7 +151,11 @@ func (s *Session) spawnSealgofer(serverFD int, dir string, opts startOptions) er
 	f.Close() // the child holds its own copy
 	s.child = cmd
 	s.childDone = make(chan error, 1)
-	go func() { s.childDone <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		addServeCPU(s.Kind, cmd.ProcessState)
+		s.childDone <- err
+	}()
 	return nil
 }
 
@@ -142,12 +172,12 @@ func (s *Session) Close() error {
 		select {
 		case err := <-s.childDone:
 			if err != nil {
-				s.exitErr = fmt.Errorf("sealgofer exited badly after hang-up: %v%s", err, s.childLogSuffix())
+				s.exitErr = fmt.Errorf("%s exited badly after hang-up: %v%s", s.Kind, err, s.childLogSuffix())
 			}
 		case <-time.After(10 * time.Second):
 			_ = s.child.Process.Signal(syscall.SIGKILL)
 			<-s.childDone
-			s.exitErr = fmt.Errorf("sealgofer did not exit within 10s of client hang-up (killed)%s", s.childLogSuffix())
+			s.exitErr = fmt.Errorf("%s did not exit within 10s of client hang-up (killed)%s", s.Kind, s.childLogSuffix())
 		}
 	})
 	return s.exitErr

@@ -14,8 +14,8 @@ extension Connection {
         }
     }
 
-    /// BindAt: a new socket file (control FD), a bound-socket FD, and the host
-    /// socket donated for polling. Write guarantee on the directory.
+    /// BindAt: a new socket file (control FD), a bound-socket FD, and the
+    /// provider's notification FD donated for polling. Write guarantee on the directory.
     func bindAt(_ request: BindAtReq) throws -> Response {
         let name = try FileName(validating: request.name)
         let attributes = CreateAttributes(mode: UInt32(request.mode) & 0o7777, uid: request.uid, gid: request.gid)

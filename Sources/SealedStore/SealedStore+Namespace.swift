@@ -1,0 +1,257 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Creating and removing files so that a crash at any instant leaves either the state before or
+/// the state after the operation, once `open` has run recovery (Keys/README.md §7.1).
+///
+/// Create: the new inode is made in meta/pending as `<id>.new` with its complete header, then its
+/// sidecar, then it is hard-linked to its name under data/ (the instant it becomes visible, with
+/// its sidecar already there), then `<id>.new` goes. Recovery drops a `.new` whose link count is 1.
+///
+/// Removal of a name: `removingLink` first hard-links the inode as meta/pending/`<id>.unlink`, runs
+/// the caller's unlink or rename, and then knows from the link count whether a name is left. If
+/// none is, the metadata goes (at the last close if the file is still open, recorded meanwhile by
+/// `<id>.gone`), then the `.unlink` link. Recovery finishes the removal of any `.unlink` entry
+/// whose link count is 1, and of every `.gone`.
+extension SealedStore {
+    // MARK: Create
+
+    /// Creates a new empty ciphertext file `name` in `directory` (an FD under data/), with a fresh
+    /// file ID, its header and its sidecar; `name` must not exist (EEXIST otherwise). The file
+    /// appears under its name complete, or not at all. `prepare` runs on the new file's FD before
+    /// it is linked there (fchown, fchmod: the file never shows under its name with other owners).
+    public func createFile(in directory: Int32, name: String, mode: UInt32 = 0o644,
+                           prepare: ((Int32) throws -> Void)? = nil) throws -> SealedFile {
+        try createFile(in: directory, nameBytes: Array(name.utf8), mode: mode, prepare: prepare)
+    }
+
+    /// `createFile` for a name given as bytes, which need not be UTF-8 (the sandbox's names are
+    /// bytes): no temporary name, so nothing but the final name ever appears under data/.
+    public func createFile(in directory: Int32, nameBytes name: [UInt8], mode: UInt32 = 0o644,
+                           prepare: ((Int32) throws -> Void)? = nil) throws -> SealedFile {
+        try checkOpen()
+        guard !name.isEmpty, !name.contains(0) else { throw SealedStoreError.invalidArgument("invalid file name") }
+        let p = try beginCreate(mode: mode)
+        do {
+            try prepare?(p.fd)
+            try linkPending(p.id, sidecar: p.sidecar.serialize(keys: p.keys), in: directory, name: name)
+            let inode = try InodeKey(fd: p.fd)
+            return register(SealedFile(store: self, fd: p.fd, inode: inode, header: p.header, keys: p.keys, sidecar: p.sidecar))
+        } catch {
+            abandonPending(p.id, error: error)
+            if !(error is SimulatedCrash) { Glibc.close(p.fd) }
+            throw error
+        }
+    }
+
+    /// The bulk path of `import`: a file that stays in meta/pending while its chunks are appended
+    /// (`SealedFile.appendBulk`) and is linked under data/ by `SealedFile.finishBulk`. An import
+    /// killed half-way leaves no partial file under data/.
+    func createPendingFile(mode: UInt32) throws -> SealedFile {
+        try checkOpen()
+        let p = try beginCreate(mode: mode)
+        do {
+            let file = SealedFile(store: self, fd: p.fd, inode: try InodeKey(fd: p.fd), header: p.header, keys: p.keys, sidecar: p.sidecar)
+            file.isPendingCreate = true
+            return register(file)
+        } catch {
+            abandonPending(p.id, error: error)
+            Glibc.close(p.fd)
+            throw error
+        }
+    }
+
+    struct PendingFile {
+        let fd: Int32
+        let id: FileID
+        let header: FileHeader
+        let keys: FileKeys
+        let sidecar: Sidecar
+    }
+
+    /// meta/pending/<id>.new, created exclusively, with its complete header.
+    private func beginCreate(mode: UInt32) throws -> PendingFile {
+        let epoch = keyring.currentEpoch
+        guard let master = keyring.masterKey(epoch: epoch) else { throw SealedStoreError.internal("no master key") }
+        let id = FileID.random()
+        let keys = FileKeys(master: master, epoch: epoch, fileID: id)
+        let header = FileHeader(suite: config.suite, chunkSize: config.chunkSize, epoch: epoch, fileID: id)
+        let sidecar = Sidecar(suite: config.suite, chunkSize: config.chunkSize, epoch: epoch, fileID: id, committedSize: 0,
+                              generation: 0, encryptions: 0, previousFileID: .zero)
+        let fd = openAt(layout.pendingFD, PendingKind.new.name(id), O_RDWR | O_CREAT | O_EXCL, mode)
+        guard fd >= 0 else { throw SealedStoreError.io("create a new file", errno) }
+        do {
+            try writeAll(fd: fd, header.serialize(keys: keys), offset: 0, what: "write header")
+            if options.orderingSyncs { try dataSyncFD(fd, what: "new file") }
+            try TestHooks.step(.createIntent)
+        } catch {
+            abandonPending(id, error: error)
+            if !(error is SimulatedCrash) { Glibc.close(fd) }
+            throw error
+        }
+        return PendingFile(fd: fd, id: id, header: header, keys: keys, sidecar: sidecar)
+    }
+
+    /// Creates the sidecar of pending file `id`, links the file as `directory/name`, drops
+    /// meta/pending/<id>.new. On failure everything is undone (the pending entry last).
+    func linkPending(_ id: FileID, sidecar: [UInt8], in directory: Int32, name: [UInt8]) throws {
+        let display = String(decoding: name, as: UTF8.self)
+        let pending = PendingKind.new.name(id)
+        var sidecarCreated = false, linked = false
+        do {
+            try createFileAt(try layout.sidecarDirectory(id), StoreLayout.sidecarName(id), sidecar, sync: options.orderingSyncs)
+            sidecarCreated = true
+            try TestHooks.step(.createSidecar)
+            guard (name + [0]).withUnsafeBufferPointer({ n in
+                n.withMemoryRebound(to: CChar.self) { linkat(layout.pendingFD, pending, directory, $0.baseAddress!, 0) }
+            }) == 0 else {
+                throw SealedStoreError.io("create \(display)", errno)
+            }
+            linked = true
+            try TestHooks.step(.createLinked)
+        } catch {
+            if !(error is SimulatedCrash) {
+                if linked {
+                    _ = (name + [0]).withUnsafeBufferPointer { n in n.withMemoryRebound(to: CChar.self) { unlinkat(directory, $0.baseAddress!, 0) } }
+                }
+                if sidecarCreated { try? layout.removeSidecar(id) }
+            }
+            abandonPending(id, error: error)
+            throw error
+        }
+        // Done: a failure here only leaves an entry the next open removes.
+        unlinkat(layout.pendingFD, pending, 0)
+    }
+
+    /// Removes meta/pending/<id>.new after a failed create (not after a simulated crash).
+    func abandonPending(_ id: FileID, error: Error) {
+        guard !(error is SimulatedCrash) else { return }
+        unlinkat(layout.pendingFD, PendingKind.new.name(id), 0)
+    }
+
+    // MARK: Remove
+
+    /// Runs `operation` — an unlinkat of a name of the ciphertext file behind `victim`, or a
+    /// rename over it — so that a crash at any instant leaves the file either still named with its
+    /// metadata, or gone with its metadata (after the next open's recovery). `victim` is any FD of
+    /// the file (O_PATH included), opened before the operation. Returns true when the file has no
+    /// name left: its sidecar and journal are removed now, or at its last `close()` if it is open.
+    /// A victim that is not a store file (no header) just has `operation` run.
+    @discardableResult
+    public func removingLink(of victim: Int32, _ operation: () throws -> Void) throws -> Bool {
+        try checkOpen()
+        var st = stat()
+        guard fstat(victim, &st) == 0 else { throw SealedStoreError.io("fstat", errno) }
+        guard st.st_mode & S_IFMT == S_IFREG else { try operation(); return false }
+        let key = InodeKey(st)
+        // Removals of one inode run one at a time: each counts its own pending link.
+        return try removalStripes[Int(key.ino % UInt64(removalStripes.count))].locked {
+            guard let id = registeredID(key) ?? headerFields(of: victim)?.fileID else {
+                try operation()
+                return try linkCount(victim) == 0
+            }
+            let linked = !TestHooks.noPendingLinks && linkIntoPending(victim, PendingKind.unlink.name(id))
+            let kind: PendingKind = linked ? .unlink : .unlinking
+            if !linked { try layout.createRecord(id, .unlinking) }
+            do {
+                try TestHooks.step(.unlinkIntent)
+                try operation()
+            } catch {
+                if !(error is SimulatedCrash) { try? layout.removeRecord(id, kind) }
+                throw error
+            }
+            // From here on a failure leaves the intent in place: the next open finishes the removal.
+            try TestHooks.step(.unlinkDone)
+            let names = try linkCount(victim) - (linked ? 1 : 0)
+            if names > 0 {
+                try layout.removeRecord(id, kind)
+                return false
+            }
+            try removeUnnamed(key, id: id)
+            try TestHooks.step(.metadataRemoved)
+            try layout.removeRecord(id, kind)
+            return true
+        }
+    }
+
+    /// Removes the sidecar and any journal of a file whose last link is already gone (prefer
+    /// `removingLink`, which leaves no window for a crash between the unlink and this call). If
+    /// the file is open, removal happens when its last handle closes.
+    public func removeFile(_ id: FileID) throws {
+        try checkOpen()
+        if let open = retainForRemoval(id: id) { try deferRemoval(open) } else { try layout.removeAllMetadata(id) }
+    }
+
+    /// `removeFile` for the file behind `descriptor` (e.g. an FD kept across its last unlinkat):
+    /// the ID is read from the header (no authentication needed to delete).
+    public func removeFile(descriptor: Int32) throws {
+        try checkOpen()
+        let key = try InodeKey(fd: descriptor)
+        if let open = retainForRemoval(key) { try deferRemoval(open); return }
+        guard let header = headerFields(of: descriptor) else {
+            throw SealedStoreError.damaged(Damage(.header, detail: "malformed header"))
+        }
+        try layout.removeAllMetadata(header.fileID)
+    }
+
+    /// The file behind `key` has no name left: remove its metadata now, or record `.gone` and let
+    /// its last `close()` do it.
+    private func removeUnnamed(_ key: InodeKey, id: FileID) throws {
+        if let open = retainForRemoval(key) {
+            try deferRemoval(open)
+        } else {
+            try layout.removeAllMetadata(id)
+        }
+    }
+
+    /// Marks an open file (retained by `retainForRemoval`) for removal and drops that retain.
+    private func deferRemoval(_ file: SealedFile) throws {
+        do {
+            try file.markPendingRemoval()
+        } catch let crash as SimulatedCrash {
+            throw crash   // a dead process closes nothing
+        } catch {
+            file.close()
+            throw error
+        }
+        file.close()
+    }
+
+    /// Deletes the metadata of a removed file (all IDs it had while pending removal), then its
+    /// `.gone` records. Called at its last close.
+    func completeRemoval(_ ids: [FileID], recorded: Set<FileID>) throws {
+        for id in ids { try layout.removeAllMetadata(id) }
+        try TestHooks.step(.metadataRemoved)
+        for id in recorded { try layout.removeRecord(id, .gone) }
+    }
+
+    // MARK: Helpers
+
+    /// The unauthenticated header of the file behind `descriptor` (O_PATH descriptors are reopened
+    /// through /proc/self/fd to read it).
+    func headerFields(of descriptor: Int32) -> FileHeader? {
+        var bytes = (try? readBytes(fd: descriptor, count: FileHeader.length, offset: 0, what: "read header")) ?? []
+        if bytes.count < FileHeader.length {
+            let fd = Glibc.open("/proc/self/fd/\(descriptor)", O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+            guard fd >= 0 else { return nil }
+            defer { Glibc.close(fd) }
+            bytes = (try? readBytes(fd: fd, count: FileHeader.length, offset: 0, what: "read header")) ?? []
+        }
+        return FileHeader.parseFields(bytes)
+    }
+
+    /// Hard-links the inode behind `fd` as meta/pending/`name`. AT_EMPTY_PATH needs
+    /// CAP_DAC_READ_SEARCH; the /proc/self/fd magic link does not.
+    private func linkIntoPending(_ fd: Int32, _ name: String) -> Bool {
+        let atEmptyPath: Int32 = 0x1000
+        if linkat(fd, "", layout.pendingFD, name, atEmptyPath) == 0 { return true }
+        return linkat(AT_FDCWD, "/proc/self/fd/\(fd)", layout.pendingFD, name, AT_SYMLINK_FOLLOW) == 0
+    }
+
+    private func linkCount(_ fd: Int32) throws -> UInt64 {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw SealedStoreError.io("fstat", errno) }
+        return UInt64(st.st_nlink)
+    }
+}
