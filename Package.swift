@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "sealgofer", targets: ["sealgofer"]),
         .library(name: "Lisafs", targets: ["Lisafs"]),
         .library(name: "SealedStore", targets: ["SealedStore"]),
+        .library(name: "HostProvider", targets: ["HostProvider"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

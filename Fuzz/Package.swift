@@ -12,13 +12,30 @@ let rootIdentity = rootDirectory.lastPathComponent.lowercased()
 
 let package = Package(
     name: "SealgoferFuzz",
-    dependencies: [.package(path: rootDirectory.path)],
+    dependencies: [
+        .package(path: rootDirectory.path),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
     targets: [
         .target(name: "FuzzDriver"),
         // Input: 2-byte little-endian MID + request payload → AnyRequest.decode.
         .executableTarget(
             name: "FuzzWireRequest",
             dependencies: ["FuzzDriver", .product(name: "Lisafs", package: rootIdentity)]
+        ),
+        // Input: records [u16 MID][u16 length][payload] → a connection of a
+        // Server over a HostProvider on a throwaway tmpfs tree.
+        .executableTarget(
+            name: "FuzzDispatch",
+            dependencies: ["FuzzDriver", .product(name: "Lisafs", package: rootIdentity),
+                           .product(name: "HostProvider", package: rootIdentity),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
+        // Input: parser selector byte + on-disk bytes → the sealed store's parsers
+        // (internal API: built with -enable-testing, see ./run).
+        .executableTarget(
+            name: "FuzzStoreParsers",
+            dependencies: ["FuzzDriver", .product(name: "SealedStore", package: rootIdentity)]
         ),
     ],
     swiftLanguageModes: [.v5]

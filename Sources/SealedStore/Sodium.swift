@@ -80,6 +80,9 @@ enum Sodium {
 
     /// Argon2id13 (crypto_pwhash). Returns nil when libsodium refuses (out of memory, bad limits).
     static func argon2id(passphrase: SecretBytes, salt: [UInt8], opsLimit: UInt64, memLimit: UInt64) -> SecretBytes? {
+        // The costs come from the keyring on disk: a value past Int.max must be
+        // refused, not trap in the conversion (libsodium refuses the rest).
+        guard let memLimit = Int(exactly: memLimit) else { return nil }
         let out = SecretBytes(count: 32)
         let rc: Int32 = out.withMutableBytes { o in
             passphrase.withBytes { p in
@@ -87,7 +90,7 @@ enum Sodium {
                     crypto_pwhash(o.baseAddress!.assumingMemoryBound(to: UInt8.self), 32,
                                   p.baseAddress!.assumingMemoryBound(to: CChar.self),
                                   UInt64(p.count), s.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                  opsLimit, Int(memLimit), crypto_pwhash_ALG_ARGON2ID13)
+                                  opsLimit, memLimit, crypto_pwhash_ALG_ARGON2ID13)
                 }
             }
         }

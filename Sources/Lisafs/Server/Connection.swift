@@ -47,6 +47,7 @@ final class Connection<P: Provider>: @unchecked Sendable {
                     return
                 }
                 request = next
+                server.options.requestObserver?(next.mid, next.payload)
             } catch {
                 logger.info("lisafs \(label): receive failed, closing: \(error)")
                 return

@@ -16,6 +16,10 @@ public final class Server<P: Provider>: @unchecked Sendable {
         public var maxChannelsPerConnection: Int
         /// FDs one connection may hold at once (EMFILE beyond).
         public var maxFDsPerConnection: Int
+        /// Sees every request as received, on every communicator, before it is
+        /// handled (off by default; `serve` uses it to capture traffic for the
+        /// fuzz corpus). Called concurrently from the serving threads.
+        public var requestObserver: (@Sendable (_ mid: UInt16, _ payload: [UInt8]) -> Void)? = nil
 
         public init(readonly: Bool = false,
                     maxMessageSize: UInt32 = MountResp.recommendedMaxMessageSize,

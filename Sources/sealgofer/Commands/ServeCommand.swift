@@ -126,7 +126,12 @@ struct ServeCommand: ParsableCommand {
 
     /// Runs the chosen mode with any provider.
     private func serve<P: Provider>(provider: P, logger: Logger) throws {
-        let server = Server(provider: provider, options: try limits(), logger: logger)
+        var options: Server<P>.Options = try limits()
+        if let capture = RequestCapture.fromEnvironment() {
+            logger.warning("capturing every request (SEALGOFER_CAPTURE_DIR)")
+            options.requestObserver = { capture.record(mid: $0, payload: $1) }
+        }
+        let server = Server(provider: provider, options: options, logger: logger)
         if let connectionFD {
             var info = stat()
             guard fstat(connectionFD, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK else {
