@@ -5,39 +5,10 @@ import Lisafs
 /// Small wrappers that turn Linux calls into throwing Swift calls. Every call
 /// here is relative to an FD; none resolves a path from the process root
 /// except the fixed "/proc/self/fd" directory opened once at start.
-enum Host {
-    static let openPath = clinux_O_PATH
-    static let noFollow = clinux_O_NOFOLLOW
-    static let directory = clinux_O_DIRECTORY
-    static let closeOnExec = clinux_O_CLOEXEC
-    static let nonBlocking = clinux_O_NONBLOCK
+typealias Host = HostCalls
+
+extension HostCalls {
     static let noControllingTTY = O_NOCTTY
-    static let atEmptyPath = clinux_AT_EMPTY_PATH
-    static let atSymlinkNoFollow = clinux_AT_SYMLINK_NOFOLLOW
-    static let atSymlinkFollow = clinux_AT_SYMLINK_FOLLOW
-
-    /// Runs a call returning -1/errno, retrying on EINTR.
-    @discardableResult
-    static func check<T: BinaryInteger>(_ call: () -> T) throws -> T {
-        while true {
-            let result = call()
-            if result >= 0 { return result }
-            let err = errno
-            if err == EINTR { continue }
-            throw Errno(err)
-        }
-    }
-
-    static func close(_ fd: Int32) {
-        if fd >= 0 { _ = Glibc.close(fd) }
-    }
-
-    /// openat(dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW, mode).
-    static func openAt(_ dirFD: Int32, _ name: FileName, flags: Int32, mode: UInt32 = 0) throws -> Int32 {
-        try name.withCString { cName in
-            try check { clinux_openat(dirFD, cName, flags | closeOnExec | noFollow, mode) }
-        }
-    }
 
     /// Sets or clears O_NONBLOCK on the open file description of `fd`.
     static func setNonBlocking(_ fd: Int32, _ on: Bool) throws {

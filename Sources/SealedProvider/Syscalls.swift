@@ -4,40 +4,9 @@ import Lisafs
 
 /// Throwing wrappers for the Linux calls the provider makes. Every call is
 /// relative to an FD; no client-supplied path is ever resolved from "/".
-enum Sys {
-    static let openPath = clinux_O_PATH
-    static let noFollow = clinux_O_NOFOLLOW
-    static let directory = clinux_O_DIRECTORY
-    static let closeOnExec = clinux_O_CLOEXEC
-    static let nonBlocking = clinux_O_NONBLOCK
-    static let atEmptyPath = clinux_AT_EMPTY_PATH
-    static let atSymlinkNoFollow = clinux_AT_SYMLINK_NOFOLLOW
-    static let atSymlinkFollow = clinux_AT_SYMLINK_FOLLOW
-    static let atRemoveDir = clinux_AT_REMOVEDIR
+typealias Sys = HostCalls
 
-    /// Runs a call returning -1/errno, retrying on EINTR.
-    @discardableResult
-    static func check<T: BinaryInteger>(_ call: () -> T) throws -> T {
-        while true {
-            let result = call()
-            if result >= 0 { return result }
-            let err = errno
-            if err == EINTR { continue }
-            throw Errno(err)
-        }
-    }
-
-    static func close(_ fd: Int32) {
-        if fd >= 0 { _ = Glibc.close(fd) }
-    }
-
-    /// openat(dirFD, name, flags | O_CLOEXEC | O_NOFOLLOW, mode).
-    static func openAt(_ dirFD: Int32, _ name: FileName, flags: Int32, mode: UInt32 = 0) throws -> Int32 {
-        try name.withCString { cName in
-            try check { clinux_openat(dirFD, cName, flags | closeOnExec | noFollow, mode) }
-        }
-    }
-
+extension HostCalls {
     static func dup(_ fd: Int32) throws -> Int32 {
         try check { clinux_fcntl_int(fd, F_DUPFD_CLOEXEC, 0) }
     }
