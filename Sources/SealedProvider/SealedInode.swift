@@ -205,7 +205,7 @@ final class SealedInode: @unchecked Sendable {
         if flags.isWritable || flags.truncates { everWritable = true }
         if flags.truncates { try commitLocked(.sizeChange) }
         openCount += 1
-        if case .scratch(let s) = mode {
+        if case .scratch(let s) = mode, context.options.donation.donates(flags) {
             return try? context.reopen(s.fd, flags: Int32(bitPattern: flags.accessMode))
         }
         return nil

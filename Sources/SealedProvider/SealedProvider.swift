@@ -24,6 +24,8 @@ public final class SealedProvider: Provider, @unchecked Sendable {
         public var readonly = false
         /// Files larger than this are served through RPCs, without a scratch.
         public var donateLimit: UInt64 = 64 << 20
+        /// Which opens get the scratch FD donated (see `DonationPolicy`).
+        public var donation: DonationPolicy = .all
         /// Scratch bytes beyond which unused scratches are evicted and new opens use RPCs.
         public var scratchLimit: UInt64 = 1 << 30
         /// Scratch directory (nil: a private directory under /dev/shm).

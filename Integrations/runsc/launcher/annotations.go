@@ -24,6 +24,7 @@ const (
 	fieldScratch        = "scratch"
 	fieldPassthrough    = "passthrough"
 	fieldReadonly       = "readonly"
+	fieldDonate         = "donate"
 )
 
 // logLevels are swift-log's level names, which `sealgofer serve --log-level` takes.
@@ -42,6 +43,8 @@ type mountSettings struct {
 	Scratch        string // scratch directory on the host (plaintext working space)
 	Passthrough    string // host directory served unencrypted (testing, migration)
 	Readonly       bool
+	// Donate is passed as --donate when set: "all" or "read-only" (durable fsync).
+	Donate string
 }
 
 // sealgoferSettings is the whole parsed annotation set of one container.
@@ -138,9 +141,15 @@ func applyMountAnnotation(byDestination map[string]*mountSettings, key, value st
 		}
 		m.Readonly = ro
 		return nil
+	case fieldDonate:
+		if value != "all" && value != "read-only" {
+			return fmt.Errorf("annotation %q: want all or read-only, got %q", key, value)
+		}
+		m.Donate = value
+		return nil
 	default:
-		return fmt.Errorf("annotation %q: unknown field %q (known: %s, %s, %s, %s, %s, %s)",
-			key, field, fieldStore, fieldKeyFile, fieldPassphraseFile, fieldScratch, fieldPassthrough, fieldReadonly)
+		return fmt.Errorf("annotation %q: unknown field %q (known: %s, %s, %s, %s, %s, %s, %s)",
+			key, field, fieldStore, fieldKeyFile, fieldPassphraseFile, fieldScratch, fieldPassthrough, fieldReadonly, fieldDonate)
 	}
 }
 
@@ -193,6 +202,9 @@ func (m *mountSettings) serveArgs(fd int, readonly bool, logLevel string) []stri
 	}
 	if readonly {
 		args = append(args, "--readonly")
+	}
+	if m.Donate != "" {
+		args = append(args, "--donate", m.Donate)
 	}
 	if logLevel != "" {
 		args = append(args, "--log-level", logLevel)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SealedProvider
 import SealedStore
 #if canImport(Glibc)
 import Glibc
@@ -29,6 +30,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Root filesystem directory of the sandbox (default: the host's /), mounted read-only.")
     var rootfs: String?
     @Flag(help: "Mount the store read-only.") var readonly = false
+    @Option(name: .customLong("donate"),
+            help: "Passed to serve: all (default) or read-only (an app's fsync commits durably; writes cost RPCs).")
+    var donation: DonationPolicy?
     @Option(help: "Scratch directory on the host for the server (passed as --scratch).") var scratch: String?
     @Option(name: .customLong("runsc-flag"), parsing: .unconditionalSingleValue,
             help: "Extra global runsc flag, e.g. --runsc-flag=--debug (repeatable; later flags win).")
@@ -97,6 +101,7 @@ struct RunCommand: ParsableCommand {
             serverLog: serverLog,
             serverLogLevel: logLevel,
             scratch: try scratch.map(absolute) ?? privateScratch,
+            donation: donation?.rawValue,
             workingDirectory: mountPoint,
             binds: try binds.map { b -> RunSpec.Bind in
                 let parts = b.split(separator: ":", omittingEmptySubsequences: false).map(String.init)

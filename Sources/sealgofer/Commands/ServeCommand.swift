@@ -37,6 +37,10 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("donate-limit"), help: "Files above this size are served through RPCs, without a scratch (e.g. 64M).")
     var donateLimit: String = "64M"
 
+    @Option(name: .customLong("donate"),
+            help: "Which opens get the plaintext FD: all (fastest; an app's fsync is not a commit point) or read-only (writes as RPCs; fsync commits durably).")
+    var donation: DonationPolicy = .all
+
     @Option(name: .customLong("commit-interval"), help: "Seconds between commits of open dirty files (0: only on Flush/FSync/Close).")
     var commitInterval: Double = 5
 
@@ -107,6 +111,7 @@ struct ServeCommand: ParsableCommand {
             options.scratchDirectory = scratchDirectory
             options.scratchLimit = ByteSize.parse(scratchLimit) ?? options.scratchLimit
             options.donateLimit = ByteSize.parse(donateLimit) ?? options.donateLimit
+            options.donation = donation
             options.commitInterval = commitInterval
             let provider: SealedProvider
             do {

@@ -62,6 +62,8 @@ struct RunSpec {
     var serverLog: String
     var serverLogLevel: String?
     var scratch: String?
+    /// `serve --donate` for the sealed mount (nil: the server's default).
+    var donation: String? = nil
     var workingDirectory: String
     /// Extra plain bind mounts, served by the stock gofer (for comparisons).
     var binds: [Bind] = []
@@ -97,6 +99,7 @@ struct RunSpec {
         }
         if let scratch { a[prefix + "scratch"] = scratch }
         if readonly { a[prefix + "readonly"] = "true" }
+        if let donation { a[prefix + "donate"] = donation }
         return a
     }
 

@@ -1,0 +1,5 @@
+import ArgumentParser
+import SealedProvider
+
+/// `--donate all|read-only` on `serve` and `run`.
+extension DonationPolicy: ExpressibleByArgument {}
