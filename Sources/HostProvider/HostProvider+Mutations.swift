@@ -5,58 +5,20 @@ import Lisafs
 /// SetStat and the operations that create, link, remove or rename files.
 extension HostProvider {
     public func setStat(_ node: Node, _ changes: SetStatChanges) -> SetStatResult {
-        var result = SetStatResult()
-        if changes.mask & StatxMask.mode != 0 {
-            do {
-                try chmod(node, changes.mode & 0o7777)
-            } catch {
-                result.fail(StatxMask.mode, Errno.from(error))
-            }
-        }
-        if changes.mask & StatxMask.size != 0 {
-            do {
-                guard node.fileType == FileType.regular else {
-                    throw node.fileType == FileType.directory ? Errno.EISDIR : Errno.EINVAL
-                }
-                guard changes.size <= UInt64(Int64.max) else { throw Errno.EFBIG }
+        SetStatApplier(
+            changeMode: { [self] mode in try chmod(node, mode) },
+            changeSize: { [self] size in
                 // Non-blocking: opening for writing breaks a read lease the
                 // sandbox may hold, which a blocking open would wait out (45 s).
                 let fd = try node.writable { try reopen($0, flags: $1 | Host.nonBlocking) }
-                try Host.check { ftruncate(fd, off_t(changes.size)) }
-            } catch {
-                result.fail(StatxMask.size, Errno.from(error))
+                try Host.check { ftruncate(fd, off_t(size)) }
             }
-        }
-        let timeBits = changes.mask & (StatxMask.atime | StatxMask.mtime)
-        if timeBits != 0 {
-            let setA: Int32 = changes.mask & StatxMask.atime != 0 ? 1 : 0
-            let setM: Int32 = changes.mask & StatxMask.mtime != 0 ? 1 : 0
-            do {
-                try Host.check {
-                    clinux_futimens_empty_path(node.fd, setA, changes.atime.sec, changes.atime.nsec,
-                                               setM, changes.mtime.sec, changes.mtime.nsec)
-                }
-            } catch {
-                result.fail(timeBits, Errno.from(error))
-            }
-        }
-        let ownerBits = changes.mask & (StatxMask.uid | StatxMask.gid)
-        if ownerBits != 0 {
-            let uid = changes.mask & StatxMask.uid != 0 ? changes.uid : UInt32.max
-            let gid = changes.mask & StatxMask.gid != 0 ? changes.gid : UInt32.max
-            do {
-                try Host.check { clinux_fchown_empty_path(node.fd, uid, gid) }
-            } catch {
-                result.fail(ownerBits, Errno.from(error))
-            }
-        }
-        return result
+        ).apply(changes, to: node.fd, fileType: node.fileType)
     }
 
     /// fchmod on a real FD; through the /proc magic link for O_PATH FDs
     /// (Linux cannot chmod a symlink itself: EOPNOTSUPP).
     private func chmod(_ node: Node, _ mode: UInt32) throws {
-        if node.fileType == FileType.symlink { throw Errno.EOPNOTSUPP }
         if node.isPathOnly {
             try withCBytes(Array(String(node.fd).utf8)) { name in
                 try Host.check { clinux_fchmodat(procSelfFD, name, mode) }
