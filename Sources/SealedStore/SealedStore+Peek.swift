@@ -21,6 +21,14 @@ extension SealedStore {
         try checkOpen()
         let fd = try readableReopen(of: descriptor)
         defer { Glibc.close(fd) }
+        return try committedState(descriptor: descriptor, readable: fd)
+    }
+
+    /// `committedState` with a readable descriptor (O_RDONLY) of the same file that the caller
+    /// already holds, e.g. opened by name and checked to be the same inode: this saves the
+    /// reopen through /proc, the dearest step of a stat that misses every cache.
+    public func committedState(descriptor: Int32, readable fd: Int32) throws -> (id: FileID, size: UInt64) {
+        try checkOpen()
         let (header, keys) = try FileState.readHeader(store: self, fd: fd)
         var journal = stat()
         if fstatat(layout.journalFD, StoreLayout.journalName(header.fileID), &journal, AT_SYMLINK_NOFOLLOW) == 0 {
