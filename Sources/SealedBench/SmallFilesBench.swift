@@ -80,6 +80,7 @@ func benchSmallFiles() throws {
             let store = try SealedStore.open(at: sealedRoot + "/store", key: key)
             var options = SealedProvider.Options()
             options.commitInterval = 0
+            if ProcessInfo.processInfo.environment["BENCH_NO_READAHEAD"] != nil { options.readAheadSizes = false }
             let provider = try SealedProvider(store: store, options: options, logger: logger)
             let client = try BenchClient(server: Server(provider: provider))
             return (client, { client.shutdown(); provider.shutdown() })

@@ -37,6 +37,9 @@ public final class SealedProvider: Provider, @unchecked Sendable {
         public var directDirtyLimit = 32 << 20
         /// Unused scratches kept as a cache at most.
         public var maxCachedFiles = 256
+        /// Read the committed sizes of a directory's files in the background once
+        /// walks in it keep missing the size cache (`SizeReadAhead`).
+        public var readAheadSizes = true
 
         public init() {}
     }
@@ -107,6 +110,7 @@ public final class SealedProvider: Provider, @unchecked Sendable {
         guard first else { return }
         periodic?.stop()
         periodic = nil
+        context.readAhead?.stop()
         for entry in context.registry.retainAll() {
             entry.lock.locked {
                 do {
@@ -215,6 +219,9 @@ public final class SealedProvider: Provider, @unchecked Sendable {
         if let cached = context.sizes.lookup(node.key, ciphertext: ciphertext) {
             size = cached
         } else {
+            if let name, let readAhead = context.readAhead {
+                readAhead.noteMiss(in: name.dir.key, name: name.name.bytes) { try? context.reopen(name.dir.fd, flags: O_RDONLY | Sys.directory) }
+            }
             do {
                 size = try committedSize(node, openedAs: name)
                 context.sizes.store(node.key, ciphertext: ciphertext, plaintextSize: size)
