@@ -240,7 +240,7 @@ public final class SealedProvider: Provider, @unchecked Sendable {
     /// the header is read through a descriptor opened by that name (cheaper than
     /// a reopen through /proc), provided it is still the same inode.
     private func committedSize(_ node: Node, openedAs name: (dir: Node, name: FileName)?) throws -> UInt64 {
-        if let name, let fd = try? Sys.openAt(name.dir.fd, name.name, flags: O_RDONLY | Sys.nonBlocking | O_NOCTTY) {
+        if let name, let fd = HeaderReading.open(in: name.dir.fd, name.name.bytes) {
             defer { Sys.close(fd) }
             if let st = try? Sys.statx(fd), InodeKey(st) == node.key {
                 return try store.committedState(descriptor: node.fd, readable: fd).size

@@ -126,7 +126,8 @@ final class SizeReadAhead: @unchecked Sendable {
         listing: while names.count < Self.entryLimit {
             let n = buffer.withUnsafeMutableBytes { clinux_getdents64(fd, $0.baseAddress, $0.count) }
             guard n > 0 else { break }
-            for entry in DirectoryRecords(buffer, count: n) where entry.type == 8 /* DT_REG */ || entry.type == 0 {
+            // Only what the filesystem lists as regular files (nothing else is opened).
+            for entry in DirectoryRecords(buffer, count: n) where entry.type == 8 /* DT_REG */ {
                 names.append(entry.name)
                 if names.count >= Self.entryLimit { break listing }
             }
@@ -143,12 +144,7 @@ final class SizeReadAhead: @unchecked Sendable {
 
     /// Reads and stores the committed size of `name` in `directory`; true when stored.
     private func readSize(in directory: Int32, _ name: [UInt8]) -> Bool {
-        let fd = (name + [0]).withUnsafeBufferPointer { n in
-            n.withMemoryRebound(to: CChar.self) {
-                clinux_openat(directory, $0.baseAddress!, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0)
-            }
-        }
-        guard fd >= 0 else { return false }
+        guard let fd = HeaderReading.open(in: directory, name) else { return false }
         defer { Glibc.close(fd) }
         guard let ciphertext = try? Sys.statx(fd), FileType.of(ciphertext) == FileType.regular else { return false }
         let key = InodeKey(ciphertext)
@@ -184,4 +180,36 @@ struct DirectoryRecords: Sequence, IteratorProtocol {
         }
         return nil
     }
+}
+
+/// Opening a ciphertext file to read its header without moving its access time: the client
+/// sees the ciphertext's times, and a stat (or a read-ahead) is no access to the file's
+/// content. O_NOATIME needs the file's owner or CAP_FOWNER; without, plain O_RDONLY.
+enum HeaderReading {
+    private static let noAtimeRefused = ManagedFlag()
+    private static let noAtime: Int32 = 0o1000000 // O_NOATIME (glibc defines it for _GNU_SOURCE only)
+
+    static func open(in directory: Int32, _ name: [UInt8]) -> Int32? {
+        let flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC
+        return (name + [0]).withUnsafeBufferPointer { n in
+            n.withMemoryRebound(to: CChar.self) { cName -> Int32? in
+                if !noAtimeRefused.isSet {
+                    let fd = clinux_openat(directory, cName.baseAddress!, flags | noAtime, 0)
+                    if fd >= 0 { return fd }
+                    guard errno == EPERM else { return nil }
+                    noAtimeRefused.set()
+                }
+                let fd = clinux_openat(directory, cName.baseAddress!, flags, 0)
+                return fd >= 0 ? fd : nil
+            }
+        }
+    }
+}
+
+/// A flag that is set once, read from any thread.
+final class ManagedFlag: @unchecked Sendable {
+    private let lock = Mutex()
+    private var value = false
+    var isSet: Bool { lock.locked { value } }
+    func set() { lock.locked { value = true } }
 }
