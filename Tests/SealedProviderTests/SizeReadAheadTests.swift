@@ -97,6 +97,28 @@ final class SizeReadAheadTests: XCTestCase {
         XCTAssertEqual(try fixture.verify().isClean, true)
     }
 
+    /// A stat is no access: reading the header for a cold walk, or reading ahead, leaves the
+    /// ciphertext's (client-visible) access time alone.
+    func testColdWalksAndReadAheadKeepAccessTimes() throws {
+        let count = 40
+        try populate(count)
+        client.shutdown(); provider.shutdown(); client = nil; provider = nil
+        let old = timespec(tv_sec: 1_000_000, tv_nsec: 0)
+        for i in 0..<count {
+            let path = fixture.storePath + String(format: "/data/d/f%03d", i)
+            let omit = timespec(tv_sec: 0, tv_nsec: 1_073_741_822) // UTIME_OMIT: mtime stays
+            var stamps = [old, omit]
+            XCTAssertEqual(utimensat(AT_FDCWD, path, &stamps, 0), 0)
+        }
+        try start()
+        for i in 0..<SizeReadAhead.missThreshold { _ = try walkedSize(String(format: "d/f%03d", i)) }
+        let deadline = Date(timeIntervalSinceNow: 20)
+        while provider.context.readAhead!.filledCount < count - SizeReadAhead.missThreshold && Date() < deadline { usleep(10_000) }
+        for i in 0..<count {
+            XCTAssertEqual(try client.lookup(root, String(format: "d/f%03d", i)).stat.atime.sec, 1_000_000, "f\(i)")
+        }
+    }
+
     /// A size read while anything was committed or removed is not stored.
     func testCacheRefusesAStoreAfterARemoval() {
         let cache = PlaintextSizeCache()
