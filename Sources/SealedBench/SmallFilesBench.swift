@@ -8,6 +8,7 @@ import SealedStore
 // gofer's own share can be profiled. SealedProvider against HostProvider, interleaved, each
 // round on a fresh provider (and, for the store, a freshly opened store), like a new sandbox:
 //   create — 2000 files of 1 KiB: OpenCreateAt, write through the donated FD, Close;
+//   create empty — 2000 files: OpenCreateAt, Close (the create alone, no commit);
 //   walk   — Walk + Close of the 2000 files by a fresh provider (nothing cached: a cold stat).
 // Wall time and the process's CPU time (client and server threads together: on a shared
 // machine CPU time is the steadier figure).
@@ -32,15 +33,15 @@ func measured(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double)
     return (now() - w0, cpuNow() - c0)
 }
 
-func timeCreates(_ client: BenchClient, directory: String) throws -> (wall: Double, cpu: Double) {
+func timeCreates(_ client: BenchClient, directory: String, size: Int = 1024) throws -> (wall: Double, cpu: Double) {
     let root = try client.mount()
     let dir = try client.mkdir(root, directory)
-    let payload = [UInt8](repeating: 0x73, count: 1024)
+    let payload = [UInt8](repeating: 0x73, count: size)
     let elapsed = try measured {
       for i in 0..<smallFileCount {
         let c = try client.create(dir, String(format: "f%04d", i))
         if let d = c.donated {
-            _ = payload.withUnsafeBytes { pwrite(d, $0.baseAddress!, $0.count, 0) }
+            if size > 0 { _ = payload.withUnsafeBytes { pwrite(d, $0.baseAddress!, $0.count, 0) } }
             Glibc.close(d)
         }
         try client.close([c.open, c.control])
@@ -87,6 +88,7 @@ func benchSmallFiles() throws {
         },
     ]
     var creates: [[(wall: Double, cpu: Double)]] = [[], []], walks: [[(wall: Double, cpu: Double)]] = [[], []]
+    var emptyCreates: [[(wall: Double, cpu: Double)]] = [[], []]
     for round in 0..<repeats {
         for (s, side) in sides.enumerated() {
             let (client, done) = try side.connect()
@@ -98,13 +100,18 @@ func benchSmallFiles() throws {
             walks[s].append(try timeColdWalks(client, directory: "r\(round)"))
             done()
         }
+        for (s, side) in sides.enumerated() {
+            let (client, done) = try side.connect()
+            emptyCreates[s].append(try timeCreates(client, directory: "e\(round)", size: 0))
+            done()
+        }
     }
     func best(_ x: [(wall: Double, cpu: Double)]) -> (wall: Double, cpu: Double) {
         (x.map(\.wall).min() ?? .nan, x.map(\.cpu).min() ?? .nan)
     }
     print("small files (\(smallFileCount) per round), min of \(repeats) interleaved rounds, fresh provider each; under \(base)")
     print("row                     host wall s  sealed wall s  ratio   host cpu s  sealed cpu s  ratio")
-    for (label, rows) in [("create+write1k+close", creates), ("cold walk (stat)", walks)] {
+    for (label, rows) in [("create+write1k+close", creates), ("cold walk (stat)", walks), ("create+close (empty)", emptyCreates)] {
         let (h, s) = (best(rows[0]), best(rows[1]))
         print(label.padding(toLength: 22, withPad: " ", startingAt: 0)
               + String(format: " %12.3f %14.3f %6.2fx %12.3f %13.3f %6.2fx", h.wall, s.wall, s.wall / h.wall, h.cpu, s.cpu, s.cpu / h.cpu))
