@@ -10,7 +10,7 @@ import SealedStore
 // sealed-bench: the SealedProvider figures of BENCHMARKS.md, side by side in one run.
 //
 //   swift run -c release sealed-bench [--dir BASE] [--size-mib 256] [--rounds 3] [--seconds 1]
-//                                     [--repeats 5] [--only commit|metadata|create]
+//                                     [--repeats 5] [--only commit|metadata|create|smallfiles]
 //
 // 1. Commit throughput of a freshly written file (written through the donated
 //    FD, sealed by one Flush) against raw libsodium AEAD of the same bytes.
@@ -280,6 +280,7 @@ func benchCreates() throws {
 
 do {
     if only == "create" { try benchCreates() }
+    if only == "smallfiles" { try benchSmallFiles() }
     if only == nil || only == "commit" { try benchCommit() }
     if only == nil || only == "metadata" { try benchMetadata() }
 } catch {

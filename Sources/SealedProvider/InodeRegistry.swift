@@ -4,15 +4,21 @@ import Lisafs
 /// reference counts (one per open file and per short-lived user), the scratch
 /// usage total and least-recently-used eviction of unused clean scratches.
 ///
+/// Unused entries (registered, no reference) sit in a list in the order they
+/// became unused, so finding the least recently used one costs O(1), not a scan
+/// of the table on every release once the cache is full.
+///
 /// An entry leaves the table only with no references, under both its own lock
 /// and this lock, and only when it holds nothing uncommitted; so at most one
 /// live entry exists per file and nothing unsaved is ever dropped.
 final class InodeRegistry: @unchecked Sendable {
     private let lock = Mutex()
     private var entries: [InodeKey: SealedInode] = [:]
-    private var useClock: UInt64 = 0
     private var usage: Int64 = 0
     private var unusedCount = 0
+    /// Oldest and newest unused entry (linked through `SealedInode.olderUnused/newerUnused`).
+    private var oldestUnused: SealedInode?
+    private var newestUnused: SealedInode?
     private let scratchLimit: UInt64
     private let maxUnused: Int
 
@@ -40,8 +46,6 @@ final class InodeRegistry: @unchecked Sendable {
         let winner: SealedInode = lock.locked {
             if let existing = retainLocked(key) { return existing }
             fresh.references = 1
-            useClock += 1
-            fresh.lastUse = useClock
             entries[key] = fresh
             return fresh
         }
@@ -51,10 +55,8 @@ final class InodeRegistry: @unchecked Sendable {
 
     private func retainLocked(_ key: InodeKey) -> SealedInode? {
         guard let e = entries[key] else { return nil }
-        if e.references == 0 { unusedCount -= 1 }
+        if e.references == 0 { unlinkUnusedLocked(e) }
         e.references += 1
-        useClock += 1
-        e.lastUse = useClock
         return e
     }
 
@@ -71,7 +73,7 @@ final class InodeRegistry: @unchecked Sendable {
             entry.references -= 1
             guard entry.references == 0 else { return false }
             if keep && entries[entry.key] === entry {
-                unusedCount += 1
+                appendUnusedLocked(entry)
                 return false
             }
             if entries[entry.key] === entry { entries[entry.key] = nil }
@@ -85,7 +87,7 @@ final class InodeRegistry: @unchecked Sendable {
         lock.locked {
             guard entry.references == 0, entries[entry.key] === entry else { return false }
             entries[entry.key] = nil
-            unusedCount -= 1
+            unlinkUnusedLocked(entry)
             return true
         }
     }
@@ -94,7 +96,7 @@ final class InodeRegistry: @unchecked Sendable {
     func retainAll() -> [SealedInode] {
         lock.locked {
             entries.values.map { e in
-                if e.references == 0 { unusedCount -= 1 }
+                if e.references == 0 { unlinkUnusedLocked(e) }
                 e.references += 1
                 return e
             }
@@ -111,14 +113,13 @@ final class InodeRegistry: @unchecked Sendable {
         }
         var skipped = Set<ObjectIdentifier>()
         while !satisfied() {
-            // The least recently used unused entry (usually one eviction is due,
-            // so a linear search beats sorting the table).
+            // The least recently used unused entry not tried yet (usually the oldest).
             let candidate: SealedInode? = lock.locked {
-                var best: SealedInode? = nil
-                for e in entries.values where e.references == 0 && e !== excluding && !skipped.contains(ObjectIdentifier(e)) {
-                    if best == nil || e.lastUse < best!.lastUse { best = e }
+                var e = oldestUnused
+                while let current = e, current === excluding || skipped.contains(ObjectIdentifier(current)) {
+                    e = current.newerUnused
                 }
-                return best
+                return e
             }
             guard let candidate else { break }
             skipped.insert(ObjectIdentifier(candidate))
@@ -129,5 +130,33 @@ final class InodeRegistry: @unchecked Sendable {
             }
         }
         return lock.locked { usage + Int64(clamping: bytes) <= Int64(clamping: scratchLimit) }
+    }
+
+    // MARK: The unused list (registry lock held)
+
+    private func appendUnusedLocked(_ e: SealedInode) {
+        e.olderUnused = newestUnused
+        e.newerUnused = nil
+        if let newest = newestUnused { newest.newerUnused = e } else { oldestUnused = e }
+        newestUnused = e
+        unusedCount += 1
+    }
+
+    private func unlinkUnusedLocked(_ e: SealedInode) {
+        if let older = e.olderUnused { older.newerUnused = e.newerUnused } else { oldestUnused = e.newerUnused }
+        if let newer = e.newerUnused { newer.olderUnused = e.olderUnused } else { newestUnused = e.olderUnused }
+        e.olderUnused = nil
+        e.newerUnused = nil
+        unusedCount -= 1
+    }
+
+    /// The unused entries, oldest first (tests).
+    var unusedInOrder: [InodeKey] {
+        lock.locked {
+            var keys: [InodeKey] = []
+            var e = oldestUnused
+            while let current = e { keys.append(current.key); e = current.newerUnused }
+            return keys
+        }
     }
 }

@@ -11,6 +11,8 @@ final class ProviderContext: @unchecked Sendable {
     let scratch: ScratchSpace
     let registry: InodeRegistry
     let sizes = PlaintextSizeCache()
+    /// Fills `sizes` ahead of walks in directories with many misses (nil when the option is off).
+    let readAhead: SizeReadAhead?
     let statistics = StatisticsCounter()
     let logger: Logger
     /// /proc/self/fd, for reopening a descriptor with other flags.
@@ -24,6 +26,7 @@ final class ProviderContext: @unchecked Sendable {
         self.scratch = scratch
         self.logger = logger
         registry = InodeRegistry(scratchLimit: options.scratchLimit, maxUnused: options.maxCachedFiles)
+        readAhead = options.readAheadSizes ? SizeReadAhead(store: store, sizes: sizes, registry: registry) : nil
         procSelfFD = try Sys.check { clinux_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | Sys.directory | Sys.closeOnExec, 0) }
         parallelism = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 4))
     }

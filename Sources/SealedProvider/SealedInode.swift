@@ -29,7 +29,9 @@ final class SealedInode: @unchecked Sendable {
 
     // Guarded by the registry's lock.
     var references = 0
-    var lastUse: UInt64 = 0
+    /// Neighbours in the registry's list of unused entries (strong forward, weak back: no cycle).
+    var newerUnused: SealedInode?
+    weak var olderUnused: SealedInode?
 
     // Guarded by `lock`.
     var mode: Mode = .unloaded

@@ -39,6 +39,9 @@ public final class SealedProvider: Provider, @unchecked Sendable {
         public var directDirtyLimit = 32 << 20
         /// Unused scratches kept as a cache at most.
         public var maxCachedFiles = 256
+        /// Read the committed sizes of a directory's files in the background once
+        /// walks in it keep missing the size cache (`SizeReadAhead`).
+        public var readAheadSizes = true
 
         public init() {}
     }
@@ -109,6 +112,7 @@ public final class SealedProvider: Provider, @unchecked Sendable {
         guard first else { return }
         periodic?.stop()
         periodic = nil
+        context.readAhead?.stop()
         for entry in context.registry.retainAll() {
             entry.lock.locked {
                 do {
@@ -164,15 +168,17 @@ public final class SealedProvider: Provider, @unchecked Sendable {
     // MARK: Nodes
 
     /// A node for the O_PATH descriptor `fd` (consumed), with its client-visible
-    /// stat (`newFile`: a file just created, known to be empty).
-    func makeNode(pathFD fd: Int32, newFile: Bool = false) throws -> Created<Node> {
+    /// stat (`newFile`: a file just created, known to be empty). `name` in `dir`
+    /// is where `fd` was just opened: a stat that misses the size cache reads the
+    /// header through it rather than through /proc.
+    func makeNode(pathFD fd: Int32, newFile: Bool = false, openedAs name: (dir: Node, name: FileName)? = nil) throws -> Created<Node> {
         do {
             let ciphertext = try Sys.statx(fd)
             let node = Node(fd: fd, fileType: FileType.of(ciphertext), key: InodeKey(ciphertext))
             if newFile {
                 context.sizes.store(node.key, ciphertext: ciphertext, plaintextSize: 0)
             }
-            return Created(node: node, stat: plaintextStat(node, ciphertext: ciphertext))
+            return Created(node: node, stat: plaintextStat(node, ciphertext: ciphertext, openedAs: name))
         } catch {
             Sys.close(fd)
             throw error
@@ -184,7 +190,7 @@ public final class SealedProvider: Provider, @unchecked Sendable {
     }
 
     public func walk(_ dir: Node, _ name: FileName) throws -> Created<Node> {
-        try makeNode(pathFD: try Sys.openAt(dir.fd, name, flags: Sys.openPath))
+        try makeNode(pathFD: try Sys.openAt(dir.fd, name, flags: Sys.openPath), openedAs: (dir, name))
     }
 
     public func stat(_ node: Node) throws -> Statx {
@@ -204,7 +210,7 @@ public final class SealedProvider: Provider, @unchecked Sendable {
 
     /// The ciphertext's stat with the plaintext size: the live size while the
     /// file has a scratch or RPC state, the committed size otherwise.
-    func plaintextStat(_ node: Node, ciphertext: Statx) -> Statx {
+    func plaintextStat(_ node: Node, ciphertext: Statx, openedAs name: (dir: Node, name: FileName)? = nil) -> Statx {
         var st = ciphertext
         guard node.fileType == FileType.regular else { return st }
         if let entry = context.registry.peek(node.key), let live = entry.lock.locked({ entry.liveStatLocked() }) {
@@ -215,8 +221,11 @@ public final class SealedProvider: Provider, @unchecked Sendable {
         if let cached = context.sizes.lookup(node.key, ciphertext: ciphertext) {
             size = cached
         } else {
+            if let name, let readAhead = context.readAhead {
+                readAhead.noteMiss(in: name.dir.key, name: name.name.bytes) { try? context.reopen(name.dir.fd, flags: O_RDONLY | Sys.directory) }
+            }
             do {
-                size = try store.committedState(descriptor: node.fd).size
+                size = try committedSize(node, openedAs: name)
                 context.sizes.store(node.key, ciphertext: ciphertext, plaintextSize: size)
             } catch {
                 // Unreadable header or sidecar: opening it fails with EIO; listing still works.
@@ -227,6 +236,19 @@ public final class SealedProvider: Provider, @unchecked Sendable {
         st.size = size
         st.blocks = (size + 511) / 512
         return st
+    }
+
+    /// The committed size from the store. With the name the node was opened by,
+    /// the header is read through a descriptor opened by that name (cheaper than
+    /// a reopen through /proc), provided it is still the same inode.
+    private func committedSize(_ node: Node, openedAs name: (dir: Node, name: FileName)?) throws -> UInt64 {
+        if let name, let fd = HeaderReading.open(in: name.dir.fd, name.name.bytes) {
+            defer { Sys.close(fd) }
+            if let st = try? Sys.statx(fd), InodeKey(st) == node.key {
+                return try store.committedState(descriptor: node.fd, readable: fd).size
+            }
+        }
+        return try store.committedState(descriptor: node.fd).size
     }
 
     private func apply(_ live: (size: UInt64, blocks: UInt64, mtime: timespec?, ctime: timespec?), to st: inout Statx) {

@@ -21,12 +21,28 @@ extension SealedStore {
         try checkOpen()
         let fd = try readableReopen(of: descriptor)
         defer { Glibc.close(fd) }
+        return try committedState(descriptor: descriptor, readable: fd)
+    }
+
+    /// `committedState` with a readable descriptor (O_RDONLY) of the same file that the caller
+    /// already holds, e.g. opened by name and checked to be the same inode: this saves the
+    /// reopen through /proc, the dearest step of a stat that misses every cache.
+    public func committedState(descriptor: Int32, readable fd: Int32) throws -> (id: FileID, size: UInt64) {
+        if let settled = try settledCommittedState(readable: fd) { return settled }
+        let file = try openFile(descriptor: descriptor)
+        defer { file.close() }
+        return (file.id, file.committedSize)
+    }
+
+    /// File ID and committed size read from the header and sidecar through `fd` (O_RDONLY), or
+    /// nil when an interrupted commit left a journal: only a full open (which replays it) can say.
+    /// Reads only; safe beside any other use of the store (the provider's read-ahead of sizes).
+    public func settledCommittedState(readable fd: Int32) throws -> (id: FileID, size: UInt64)? {
+        try checkOpen()
         let (header, keys) = try FileState.readHeader(store: self, fd: fd)
         var journal = stat()
         if fstatat(layout.journalFD, StoreLayout.journalName(header.fileID), &journal, AT_SYMLINK_NOFOLLOW) == 0 {
-            let file = try openFile(descriptor: descriptor)
-            defer { file.close() }
-            return (file.id, file.committedSize)
+            return nil
         }
         let sidecar = try FileState.readSidecar(store: self, header: header, keys: keys)
         return (header.fileID, sidecar.committedSize)

@@ -43,11 +43,13 @@ func readBytes(fd: Int32, count: Int, offset: UInt64, what: String) throws -> [U
 func readWhole(fd: Int32, limit: Int, what: String) throws -> [UInt8] {
     var out = [UInt8]()
     var offset: UInt64 = 0
+    // Small files (sidecars: 128 bytes) are read with a buffer just past their limit, not 64 KiB.
+    let step = min(65536, limit + 1)
     while true {
-        let chunk = try readBytes(fd: fd, count: 65536, offset: offset, what: what)
+        let chunk = try readBytes(fd: fd, count: step, offset: offset, what: what)
         out += chunk
         if out.count > limit { throw SealedStoreError.invalidArgument("\(what): larger than \(limit) bytes") }
-        if chunk.count < 65536 { return out }
+        if chunk.count < step { return out }
         offset += UInt64(chunk.count)
     }
 }

@@ -223,6 +223,37 @@ final class DataPathTests: XCTestCase {
         XCTAssertEqual(provider.statistics.commits, 0)
     }
 
+    /// The cache bound by count evicts the least recently used unused scratch, where a reopen
+    /// makes a file recent again.
+    func testCachedScratchesAreEvictedLeastRecentlyUsedFirst() throws {
+        try start { $0.maxCachedFiles = 3 }
+        var nodes: [UInt64] = []
+        for i in 0..<4 {
+            let c = try client.create(root, "f\(i)")
+            try client.pwrite(c.fd, [UInt8](repeating: UInt8(i), count: 100), at: 0)
+            if let d = c.donated { Glibc.close(d) }
+            try client.close([c.fd])
+            nodes.append(c.inode.controlFD)
+        }
+        XCTAssertEqual(provider.loadedFileCount, 3, "f0 was evicted as the fourth became unused")
+        // Use f1 again: now f2 is the oldest unused entry.
+        let again = try client.open(nodes[1], flags: O_RDONLY)
+        XCTAssertEqual(provider.statistics.scratchReuses, 1)
+        if let d = again.donated { Glibc.close(d) }
+        try client.close([again.fd])
+        let c = try client.create(root, "f4")
+        if let d = c.donated { Glibc.close(d) }
+        try client.close([c.fd, c.inode.controlFD])
+        let fills = provider.statistics.scratchFills
+        for (i, reused) in [(1, true), (3, true), (2, false)] {
+            let o = try client.open(nodes[i], flags: O_RDONLY)
+            if let d = o.donated { XCTAssertEqual(try hostRead(d, count: 1, at: 0), [UInt8(i)]); Glibc.close(d) }
+            try client.close([o.fd])
+            XCTAssertEqual(provider.statistics.scratchFills, fills + (reused ? 0 : 1), "f\(i) \(reused ? "stays cached" : "was evicted")")
+        }
+        try client.close(nodes)
+    }
+
     func testScratchCacheIsReusedAndBoundedLRU() throws {
         try start { $0.scratchLimit = 64 * 1024; $0.maxCachedFiles = 8 }
         for i in 0..<6 {
