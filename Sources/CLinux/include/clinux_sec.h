@@ -65,4 +65,21 @@ int clinux_capbset_read(int cap);
 /// Empties the ambient capability set.
 int clinux_cap_ambient_clear_all(void);
 
+/// The Landlock ABI version the kernel supports (1, 2, …), or -errno
+/// (-ENOSYS: not built in, -EOPNOTSUPP: disabled at boot).
+int clinux_landlock_abi(void);
+/// A new ruleset that handles the filesystem rights `handled_fs`; returns its fd or -errno.
+int clinux_landlock_create_ruleset(uint64_t handled_fs);
+/// Grants `access` beneath the directory (or file) `parent_fd` (may be O_PATH).
+int clinux_landlock_allow_beneath(int ruleset_fd, int parent_fd, uint64_t access);
+/// Restricts the calling thread (and threads it starts later) to the ruleset;
+/// needs no_new_privs or CAP_SYS_ADMIN.
+int clinux_landlock_restrict_self(int ruleset_fd);
+
+/// A new tmpfs of at most `size_bytes`, mode 0700, nosuid/nodev/noexec, not
+/// attached anywhere (fsopen/fsconfig/fsmount): returns a descriptor of its
+/// root, or -errno (-EPERM without CAP_SYS_ADMIN). It is freed when the last
+/// descriptor into it is closed.
+int clinux_private_tmpfs(uint64_t size_bytes);
+
 #endif

@@ -1,0 +1,80 @@
+import CLinux
+import Foundation
+import Lisafs
+
+/// `serve --listen PATH`: the socket is bound relative to its directory, so a
+/// PATH longer than sockaddr_un's sun_path (107 bytes) works as long as its
+/// last component fits; and the socket file is removed when the gofer exits
+/// (SIGTERM, SIGINT, SIGHUP included), if it is still the one we bound.
+enum ListenSocket {
+    /// What to remove at exit. Written once before `atexit` is registered.
+    nonisolated(unsafe) private static var bound: (directoryFD: Int32, name: String, device: UInt64, inode: UInt64)?
+
+    /// sizeof(sockaddr_un.sun_path), the terminating NUL included.
+    static let sunPathLength = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
+
+    static func listen(at path: String) throws -> UnixListener {
+        let (directory, name) = split(path)
+        guard !name.isEmpty, name != ".", name != ".." else { throw Errno.EINVAL }
+        let directoryFD = open(directory, clinux_O_PATH | clinux_O_DIRECTORY | O_CLOEXEC)
+        guard directoryFD >= 0 else { throw Errno.current }
+        let listener: UnixListener
+        do {
+            if path.utf8.count < sunPathLength {
+                listener = try UnixListener(path: path)
+            } else {
+                listener = try inDirectory(directoryFD) { try UnixListener(path: name) }
+            }
+        } catch {
+            close(directoryFD)
+            throw error
+        }
+        var info = stat()
+        if fstatat(directoryFD, name, &info, AT_SYMLINK_NOFOLLOW) == 0 {
+            bound = (directoryFD, name, UInt64(info.st_dev), UInt64(info.st_ino))
+            atexit { ListenSocket.removeIfOurs() }
+        }
+        return listener
+    }
+
+    /// Directory and last component; "dir/" style trailing slashes are not socket names.
+    static func split(_ path: String) -> (directory: String, name: String) {
+        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+        let directory = String(path[..<slash])
+        return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
+    }
+
+    /// Runs `body` with `directoryFD` as the working directory. The working
+    /// directory is per process: only call this while no other thread resolves
+    /// relative paths (serve's other threads use absolute paths or held FDs).
+    private static func inDirectory<T>(_ directoryFD: Int32, _ body: () throws -> T) throws -> T {
+        let previous = open(".", clinux_O_PATH | clinux_O_DIRECTORY | O_CLOEXEC)
+        guard previous >= 0 else { throw Errno.current }
+        defer { _ = fchdir(previous); close(previous) }
+        guard fchdir(directoryFD) == 0 else { throw Errno.current }
+        return try body()
+    }
+
+    /// Unlinks the socket unless something else has replaced it since.
+    private static func removeIfOurs() {
+        guard let bound else { return }
+        var info = stat()
+        guard fstatat(bound.directoryFD, bound.name, &info, AT_SYMLINK_NOFOLLOW) == 0,
+              (info.st_mode & S_IFMT) == S_IFSOCK,
+              UInt64(info.st_dev) == bound.device, UInt64(info.st_ino) == bound.inode else { return }
+        _ = unlinkat(bound.directoryFD, bound.name, 0)
+    }
+
+    /// For the passthrough server, which has no other signal handling: a
+    /// termination signal exits normally, so `atexit` removes the socket. Call
+    /// before any other thread starts (the signals are blocked process-wide).
+    static func exitOnTerminationSignals() {
+        _ = clinux_block_termination_signals()
+        let thread = Thread {
+            _ = clinux_wait_termination_signal()
+            exit(0)
+        }
+        thread.name = "sealgofer-signals"
+        thread.start()
+    }
+}
