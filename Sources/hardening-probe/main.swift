@@ -188,6 +188,43 @@ case "caps-threaded":
     parked.release {}
     exit(0)
 
+case "landlock":
+    // hardening-probe landlock DIR OUTSIDE: confine to DIR (as serve confines
+    // to its store), then report what opens: a new file in DIR, OUTSIDE, the
+    // same on a thread started afterwards, and file I/O in DIR under the gofer's
+    // seccomp allowlist installed on top.
+    guard args.count == 4 else { fail("usage: landlock DIR OUTSIDE") }
+    let (inside, outside) = (args[2], args[3])
+    let held = open(inside, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if held < 0 { fail("open \(inside) \(errno)") }
+    do {
+        let dir = try Landlock.open(inside)
+        let abi = try Landlock.restrictThread(to: [Landlock.Rule(descriptor: dir, access: .readWrite(abi: Landlock.abi ?? 1))])
+        close(dir)
+        say("confined abi \(abi)")
+    } catch { fail("landlock \(error)") }
+    func tryOpen(_ label: String, _ path: String, _ flags: Int32 = O_RDONLY) {
+        let fd = open(path, flags | O_CLOEXEC, 0o600)
+        say("\(label) \(fd >= 0 ? "ok" : "errno \(errno)")")
+        if fd >= 0 { close(fd) }
+    }
+    tryOpen("inside", inside + "/made", O_CREAT | O_RDWR)
+    tryOpen("outside", outside)
+    // Through a descriptor held from before: still judged by where it leads.
+    let escape = openat(held, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    say("parent via held fd \(escape >= 0 ? "ok" : "errno \(errno)")")
+    onNewThread {
+        tryOpen("thread outside", outside)
+        tryOpen("thread inside", inside + "/made")
+    }
+    install(goferFilter)
+    let fd = openat(held, "made", O_RDWR | O_CLOEXEC)
+    if fd < 0 { fail("openat under seccomp \(errno)") }
+    let written = "x".withCString { write(fd, $0, 1) }
+    close(fd)
+    say("seccomp io \(written == 1 ? "ok" : "errno \(errno)")")
+    exit(0)
+
 default:
     fail("unknown mode \(args[1])")
 }

@@ -1,0 +1,41 @@
+import CLinux
+import Foundation
+import Hardening
+import XCTest
+
+/// Landlock confinement, applied in a child process (it cannot be undone).
+final class LandlockTests: XCTestCase {
+    func testConfinedProcessCannotOpenOutsideItsDirectory() throws {
+        try XCTSkipUnless(Landlock.abi != nil, "the kernel has no Landlock")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("landlock-\(getpid())-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root + "/served", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // Readable by anyone: only Landlock can refuse it.
+        XCTAssertTrue(FileManager.default.createFile(atPath: root + "/outside", contents: Data("x".utf8),
+                                                    attributes: [.posixPermissions: 0o644]))
+        let result = try Probe.run(["landlock", root + "/served", root + "/outside"])
+        XCTAssertEqual(result.exitStatus, 0, "\(result)")
+        XCTAssertEqual(result.lines.dropFirst(), [
+            "inside ok",
+            "outside errno \(EACCES)",
+            "parent via held fd errno \(EACCES)",
+            "thread outside errno \(EACCES)",
+            "thread inside ok",
+            "seccomp io ok",
+        ], "\(result)")
+        XCTAssertTrue(result.lines.first?.hasPrefix("confined abi ") ?? false, "\(result)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/served/made"))
+    }
+
+    func testReadWriteRightsLeaveOutExecutionAndDevices() {
+        for abi in 1...7 {
+            let rights = Landlock.Access.readWrite(abi: abi)
+            XCTAssertTrue(rights.isSubset(of: .handled(abi: abi)))
+            XCTAssertTrue(rights.isDisjoint(with: [.execute, .makeChar, .makeBlock, .ioctlDev]))
+            XCTAssertTrue(rights.isSuperset(of: [.readFile, .writeFile, .readDir, .makeReg, .makeDir, .removeFile, .removeDir]))
+        }
+        XCTAssertFalse(Landlock.Access.handled(abi: 1).contains(.refer))
+        XCTAssertTrue(Landlock.Access.readWrite(abi: 2).contains(.refer), "renames across directories of the store")
+        XCTAssertTrue(Landlock.Access.readWrite(abi: 3).contains(.truncate))
+    }
+}
