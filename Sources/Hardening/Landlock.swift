@@ -6,9 +6,9 @@ import Glibc
 /// Landlock (Linux ≥ 5.13): the process gives up filesystem access outside a
 /// few directories. Unlike seccomp it restricts *which files* can be opened,
 /// created, renamed or removed, whatever the path or held directory FD used;
-/// descriptors opened before keep working. It applies to the calling thread
-/// and the threads it starts afterwards (the kernel has no TSYNC for it before
-/// ABI 8), so confine from the thread that will start the serving threads.
+/// descriptors opened before keep working. The kernel applies it to the
+/// calling thread and the threads it starts afterwards (no TSYNC before ABI 8);
+/// `restrictProcess` reaches the other threads too.
 public enum Landlock {
     /// Filesystem rights, as the kernel numbers them (LANDLOCK_ACCESS_FS_*).
     public struct Access: OptionSet, Sendable {
@@ -78,17 +78,53 @@ public enum Landlock {
     /// kernel has no Landlock.
     @discardableResult
     public static func restrictThread(to rules: [Rule]) throws -> Int {
+        let (abi, ruleset) = try makeRuleset(rules)
+        defer { _ = Glibc.close(ruleset) }
+        try check("landlock_restrict_self", clinux_landlock_restrict_self(ruleset))
+        return abi
+    }
+
+    /// What `restrictProcess` did.
+    public struct ProcessRestriction: Sendable {
+        public var abi: Int
+        /// Threads found (the caller included).
+        public var threads: Int
+        /// Threads that had not restricted themselves when it returned: they
+        /// block the signal (and will restrict themselves when they unblock
+        /// it) or their landlock_restrict_self failed.
+        public var unconfirmed: Int
+    }
+
+    /// `restrictThread` for every thread of the process: the others are
+    /// signalled (a real-time signal whose handler restricts its own thread),
+    /// then the caller restricts itself. Threads started afterwards inherit
+    /// their creator's restriction. The ruleset descriptor stays open for
+    /// threads that block the signal now and take it later.
+    public static func restrictProcess(to rules: [Rule], timeoutMilliseconds: Int32 = 1000) throws -> ProcessRestriction {
+        let (abi, ruleset) = try makeRuleset(rules)
+        var threads: Int32 = 0
+        var unconfirmed: Int32 = 0
+        let result = clinux_landlock_restrict_all_threads(ruleset, timeoutMilliseconds, &threads, &unconfirmed)
+        if result < 0 { _ = Glibc.close(ruleset) }
+        try check("landlock_restrict_self (all threads)", result)
+        return ProcessRestriction(abi: abi, threads: Int(threads), unconfirmed: Int(unconfirmed))
+    }
+
+    private static func makeRuleset(_ rules: [Rule]) throws -> (abi: Int, fd: Int32) {
         guard let abi else {
             throw HardeningError.systemCall("landlock_create_ruleset", errno: -min(clinux_landlock_abi(), -1))
         }
         let handled = Access.handled(abi: abi)
         let ruleset = try check("landlock_create_ruleset", clinux_landlock_create_ruleset(handled.rawValue))
-        defer { _ = Glibc.close(ruleset) }
-        for rule in rules {
-            try check("landlock_add_rule", clinux_landlock_allow_beneath(ruleset, rule.descriptor, rule.access.intersection(handled).rawValue))
+        do {
+            for rule in rules {
+                try check("landlock_add_rule", clinux_landlock_allow_beneath(ruleset, rule.descriptor, rule.access.intersection(handled).rawValue))
+            }
+        } catch {
+            _ = Glibc.close(ruleset)
+            throw error
         }
-        try check("landlock_restrict_self", clinux_landlock_restrict_self(ruleset))
-        return abi
+        return (abi, ruleset)
     }
 
     /// `path` opened for use as a rule's directory (O_PATH: no read access

@@ -72,6 +72,41 @@ final class ParkedThread {
     }
 }
 
+/// A thread that blocks every signal until `unblock(then:)`, which restores
+/// its mask (pending signals run then) and runs a step on it.
+final class SignalBlockingThread {
+    var ready: [Int32] = [-1, -1]
+    var go: [Int32] = [-1, -1]
+    var action: () -> Void = {}
+    var thread = pthread_t()
+
+    init() {
+        if pipe(&ready) != 0 || pipe(&go) != 0 { fail("pipe") }
+        let me = Unmanaged.passRetained(self).toOpaque()
+        if pthread_create(&thread, nil, { raw in
+            let me = Unmanaged<SignalBlockingThread>.fromOpaque(raw!).takeRetainedValue()
+            var all = sigset_t(), previous = sigset_t()
+            sigfillset(&all)
+            pthread_sigmask(SIG_BLOCK, &all, &previous)
+            var byte: UInt8 = 1
+            _ = write(me.ready[1], &byte, 1)
+            _ = read(me.go[0], &byte, 1)
+            pthread_sigmask(SIG_SETMASK, &previous, nil)
+            me.action()
+            return nil
+        }, me) != 0 { fail("pthread_create") }
+        var byte: UInt8 = 0
+        _ = read(ready[0], &byte, 1)  // blocking from here on
+    }
+
+    func unblock(then action: @escaping () -> Void) {
+        self.action = action
+        var byte: UInt8 = 1
+        _ = write(go[1], &byte, 1)
+        pthread_join(thread, nil)
+    }
+}
+
 func install(_ filter: SeccompFilter) {
     do { try filter.install() } catch { fail("install \(error)") }
 }
@@ -223,6 +258,35 @@ case "landlock":
     let written = "x".withCString { write(fd, $0, 1) }
     close(fd)
     say("seccomp io \(written == 1 ? "ok" : "errno \(errno)")")
+    exit(0)
+
+case "landlock-threads":
+    // hardening-probe landlock-threads DIR OUTSIDE: threads that exist before
+    // the process is confined are confined too; one that blocks every signal
+    // is reported, and confines itself once it unblocks them.
+    guard args.count == 4 else { fail("usage: landlock-threads DIR OUTSIDE") }
+    let (inside, outside) = (args[2], args[3])
+    let early = ParkedThread()
+    let blocking = SignalBlockingThread()
+    do {
+        let dir = try Landlock.open(inside)
+        let done = try Landlock.restrictProcess(to: [Landlock.Rule(descriptor: dir, access: .readWrite(abi: Landlock.abi ?? 1))],
+                                                timeoutMilliseconds: 200)
+        close(dir)
+        say("threads \(done.threads) unconfirmed \(done.unconfirmed)")
+    } catch { fail("landlock \(error)") }
+    let fd = open(outside, O_RDONLY | O_CLOEXEC)
+    say("main outside \(fd >= 0 ? "ok" : "errno \(errno)")")
+    early.release {
+        let fd = open(outside, O_RDONLY | O_CLOEXEC)
+        say("early thread outside \(fd >= 0 ? "ok" : "errno \(errno)")")
+        let made = open(inside + "/early", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        say("early thread inside \(made >= 0 ? "ok" : "errno \(errno)")")
+    }
+    blocking.unblock {
+        let fd = open(outside, O_RDONLY | O_CLOEXEC)
+        say("unblocked thread outside \(fd >= 0 ? "ok" : "errno \(errno)")")
+    }
     exit(0)
 
 default:

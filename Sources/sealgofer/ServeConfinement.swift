@@ -9,10 +9,9 @@ import Logging
 /// read, held directory FDs) are unaffected; paths reached through them or
 /// through /proc/self/fd are checked by where they really are.
 ///
-/// Landlock applies to the calling thread and the threads it starts later:
-/// every connection and channel thread, hence all request handling. Threads
-/// started before lock-down (the termination-signal waiter, the periodic
-/// committer) keep the wider view; they act only on the store.
+/// Every thread is confined: the ones running at lock-down (the
+/// termination-signal waiter, the periodic committer) through a signal, the
+/// connection and channel threads started later by inheritance.
 struct ServeConfinement {
     /// Directories the gofer reads and writes beneath.
     var readWrite: [Target] = []
@@ -48,7 +47,10 @@ struct ServeConfinement {
             opened.append(proc)
             rules.append(Landlock.Rule(descriptor: proc, access: .readOnly))
         }
-        try Landlock.restrictThread(to: rules)
-        logger.info("Landlock ABI \(abi): filesystem access confined to \(readWrite.count) directories and /proc/self")
+        let done = try Landlock.restrictProcess(to: rules)
+        logger.info("Landlock ABI \(abi): filesystem access of \(done.threads) threads confined to \(readWrite.count) directories and /proc/self")
+        if done.unconfirmed > 0 {
+            logger.warning("Landlock: \(done.unconfirmed) of \(done.threads) threads block the confining signal; they confine themselves when they unblock it")
+        }
     }
 }

@@ -27,6 +27,27 @@ final class LandlockTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/served/made"))
     }
 
+    /// Threads running before confinement are confined too (the gofer's
+    /// signal waiter and committer); one that blocks every signal is counted
+    /// and confines itself when it unblocks them.
+    func testEveryThreadIsConfined() throws {
+        try XCTSkipUnless(Landlock.abi != nil, "the kernel has no Landlock")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("landlock-\(getpid())-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root + "/served", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        XCTAssertTrue(FileManager.default.createFile(atPath: root + "/outside", contents: Data("x".utf8),
+                                                    attributes: [.posixPermissions: 0o644]))
+        let result = try Probe.run(["landlock-threads", root + "/served", root + "/outside"])
+        XCTAssertEqual(result.exitStatus, 0, "\(result)")
+        XCTAssertEqual(result.lines, [
+            "threads 3 unconfirmed 1",
+            "main outside errno \(EACCES)",
+            "early thread outside errno \(EACCES)",
+            "early thread inside ok",
+            "unblocked thread outside errno \(EACCES)",
+        ], "\(result)")
+    }
+
     func testReadWriteRightsLeaveOutExecutionAndDevices() {
         for abi in 1...7 {
             let rights = Landlock.Access.readWrite(abi: abi)

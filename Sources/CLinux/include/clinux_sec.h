@@ -75,6 +75,16 @@ int clinux_landlock_allow_beneath(int ruleset_fd, int parent_fd, uint64_t access
 /// Restricts the calling thread (and threads it starts later) to the ruleset;
 /// needs no_new_privs or CAP_SYS_ADMIN.
 int clinux_landlock_restrict_self(int ruleset_fd);
+/// Restricts every thread of the process to the ruleset: the caller directly,
+/// every other thread (found in /proc/self/task, repeatedly, until no new one
+/// appears) through a signal (`clinux_landlock_signal()`) whose handler
+/// restricts its own thread. Waits up to `timeout_ms` per pass. On success
+/// `threads` is the number of threads seen and `unconfirmed` how many have not
+/// restricted themselves yet (they block the signal, or failed). Keep
+/// `ruleset_fd` open: a thread that unblocks the signal later uses it then.
+int clinux_landlock_restrict_all_threads(int ruleset_fd, int timeout_ms, int *threads, int *unconfirmed);
+/// The real-time signal used by clinux_landlock_restrict_all_threads.
+int clinux_landlock_signal(void);
 
 /// A new tmpfs of at most `size_bytes`, mode 0700, nosuid/nodev/noexec, not
 /// attached anywhere (fsopen/fsconfig/fsmount): returns a descriptor of its
