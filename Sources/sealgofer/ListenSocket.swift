@@ -4,12 +4,11 @@ import Lisafs
 
 /// `serve --listen PATH`: the socket is bound relative to its directory, so a
 /// PATH longer than sockaddr_un's sun_path (107 bytes) works as long as its
-/// last component fits; and the socket file is removed when the gofer exits
-/// (SIGTERM, SIGINT, SIGHUP included), if it is still the one we bound.
+/// last component fits; and the socket file is removed when the gofer exits,
+/// however it ends, if it is still the one we bound. A helper process forked
+/// before lock-down does the removal: the gofer's Landlock rules do not
+/// reach the socket's directory.
 enum ListenSocket {
-    /// What to remove at exit. Written once before `atexit` is registered.
-    nonisolated(unsafe) private static var bound: (directoryFD: Int32, name: String, device: UInt64, inode: UInt64)?
-
     /// sizeof(sockaddr_un.sun_path), the terminating NUL included.
     static let sunPathLength = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
 
@@ -29,11 +28,11 @@ enum ListenSocket {
             close(directoryFD)
             throw error
         }
+        defer { close(directoryFD) }
         var info = stat()
-        if fstatat(directoryFD, name, &info, AT_SYMLINK_NOFOLLOW) == 0 {
-            bound = (directoryFD, name, UInt64(info.st_dev), UInt64(info.st_ino))
-            atexit { ListenSocket.removeIfOurs() }
-        }
+        guard fstatat(directoryFD, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { throw Errno.current }
+        let remover = clinux_spawn_socket_remover(directoryFD, name, UInt64(info.st_dev), UInt64(info.st_ino))
+        guard remover > 0 else { throw Errno(-remover) }
         return listener
     }
 
@@ -55,19 +54,10 @@ enum ListenSocket {
         return try body()
     }
 
-    /// Unlinks the socket unless something else has replaced it since.
-    private static func removeIfOurs() {
-        guard let bound else { return }
-        var info = stat()
-        guard fstatat(bound.directoryFD, bound.name, &info, AT_SYMLINK_NOFOLLOW) == 0,
-              (info.st_mode & S_IFMT) == S_IFSOCK,
-              UInt64(info.st_dev) == bound.device, UInt64(info.st_ino) == bound.inode else { return }
-        _ = unlinkat(bound.directoryFD, bound.name, 0)
-    }
-
     /// For the passthrough server, which has no other signal handling: a
-    /// termination signal exits normally, so `atexit` removes the socket. Call
-    /// before any other thread starts (the signals are blocked process-wide).
+    /// termination signal ends it with exit status 0, as for the store server.
+    /// Call before any other thread starts (the signals are blocked
+    /// process-wide).
     static func exitOnTerminationSignals() {
         _ = clinux_block_termination_signals()
         let thread = Thread {

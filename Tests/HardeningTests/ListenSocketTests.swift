@@ -47,14 +47,37 @@ final class ListenSocketTests: XCTestCase {
         return body(dir, String(path[path.index(after: slash)...]))
     }
 
-    /// SIGTERM: exit status 0 and no socket file left.
-    func stopAndCheckRemoved(_ process: Process, _ path: String) {
-        XCTAssertEqual(kill(process.processIdentifier, SIGTERM), 0)
+    /// SIGTERM (or `signal`): exit status 0 (for SIGTERM) and, shortly after
+    /// (the gofer's helper removes it once the gofer is gone), no socket file.
+    func stopAndCheckRemoved(_ process: Process, _ path: String, signal: Int32 = SIGTERM) {
+        XCTAssertEqual(kill(process.processIdentifier, signal), 0)
         process.waitUntilExit()
-        XCTAssertEqual(process.terminationReason, .exit, log)
-        XCTAssertEqual(process.terminationStatus, 0, log)
-        XCTAssertFalse(isSocket(path), "the socket file must be removed on SIGTERM")
-        XCTAssertEqual(withDirectory(of: path) { dir, name in faccessat(dir, name, F_OK, AT_SYMLINK_NOFOLLOW) }, -1)
+        if signal == SIGTERM {
+            XCTAssertEqual(process.terminationReason, .exit, log)
+            XCTAssertEqual(process.terminationStatus, 0, log)
+        }
+        func exists() -> Bool { withDirectory(of: path) { dir, name in faccessat(dir, name, F_OK, AT_SYMLINK_NOFOLLOW) } == 0 }
+        for _ in 0..<100 where exists() { usleep(20_000) }
+        XCTAssertFalse(exists(), "the socket file must be removed after signal \(signal)")
+    }
+
+    func testSocketIsRemovedEvenAfterSIGKILL() throws {
+        let path = root + "/killed.sock"
+        let process = try startServing(path, ["--passthrough", root + "/served"])
+        stopAndCheckRemoved(process, path, signal: SIGKILL)
+    }
+
+    /// The helper removes only the socket it bound: a socket that replaced it stays.
+    func testAReplacedSocketIsLeftAlone() throws {
+        let path = root + "/replaced.sock"
+        let first = try startServing(path, ["--passthrough", root + "/served"])
+        let second = try startServing(path, ["--passthrough", root + "/served"])  // replaces the stale-looking file
+        defer { if second.isRunning { kill(second.processIdentifier, SIGKILL) } }
+        kill(first.processIdentifier, SIGTERM)
+        first.waitUntilExit()
+        usleep(300_000)
+        XCTAssertTrue(isSocket(path), "the second gofer's socket must survive the first one's exit")
+        stopAndCheckRemoved(second, path)
     }
 
     func testPassthroughRemovesItsSocketOnSIGTERM() throws {

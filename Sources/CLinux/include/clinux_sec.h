@@ -86,6 +86,12 @@ int clinux_landlock_restrict_all_threads(int ruleset_fd, int timeout_ms, int *th
 /// The real-time signal used by clinux_landlock_restrict_all_threads.
 int clinux_landlock_signal(void);
 
+/// Forks a helper that waits until this process has exited (EOF on a pipe
+/// whose write end only this process holds), then unlinks `name` in `dirfd`
+/// if it is still the socket with that device and inode. Call before the
+/// seccomp filter (it forbids fork). Returns the helper's pid or -errno.
+int clinux_spawn_socket_remover(int dirfd, const char *name, uint64_t device, uint64_t inode);
+
 /// A new tmpfs of at most `size_bytes`, mode 0700, nosuid/nodev/noexec, not
 /// attached anywhere (fsopen/fsconfig/fsmount): returns a descriptor of its
 /// root, or -errno (-EPERM without CAP_SYS_ADMIN). It is freed when the last
