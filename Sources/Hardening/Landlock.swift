@@ -54,6 +54,14 @@ public enum Landlock {
         public static let readOnly: Access = [.readFile, .readDir]
     }
 
+    /// What the Swift runtime itself reads while serving, granted read-only:
+    /// libdispatch's worker-pool monitor opens /proc/<tid>/stat of its
+    /// workers every second while work is queued, and kills the process if
+    /// that fails. /proc/<tid> is not beneath /proc/self, hence all of /proc.
+    /// Without CAP_SYS_PTRACE the gofer still cannot read the memory or
+    /// environment of processes holding capabilities it lacks.
+    public static let runtimeReadOnly = ["/proc"]
+
     /// The kernel's Landlock ABI version, or nil if Landlock is not available
     /// (not built in, or not enabled in the `lsm=` list).
     public static var abi: Int? {

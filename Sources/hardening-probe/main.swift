@@ -2,6 +2,7 @@
 // exercises it. Parents read stdout lines and the exit status / signal.
 // Glibc only (no Foundation) so the syscalls made after a filter is installed
 // are few and predictable.
+import Dispatch
 import Glibc
 import Hardening
 
@@ -287,6 +288,31 @@ case "landlock-threads":
         let fd = open(outside, O_RDONLY | O_CLOEXEC)
         say("unblocked thread outside \(fd >= 0 ? "ok" : "errno \(errno)")")
     }
+    exit(0)
+
+case "landlock-dispatch":
+    // hardening-probe landlock-dispatch DIR [READONLY...]: confined to DIR and
+    // the read-only paths (default: the gofer's `Landlock.runtimeReadOnly`),
+    // keep libdispatch's pool busy for 3 s so its monitor reads
+    // /proc/<tid>/stat of its workers (it crashes the process if it cannot).
+    guard args.count >= 3 else { fail("usage: landlock-dispatch DIR [READONLY...]") }
+    let readOnly = args.count > 3 ? Array(args.dropFirst(3)) : Landlock.runtimeReadOnly
+    do {
+        var rules = [Landlock.Rule(descriptor: try Landlock.open(args[2]), access: .readWrite(abi: Landlock.abi ?? 1))]
+        for path in readOnly { rules.append(Landlock.Rule(descriptor: try Landlock.open(path), access: .readOnly)) }
+        _ = try Landlock.restrictProcess(to: rules)
+    } catch { fail("landlock \(error)") }
+    // A backlog on a global queue: the monitor only looks while work waits.
+    let group = DispatchGroup()
+    for _ in 0..<120 {
+        DispatchQueue.global().async(group: group) {
+            var x: UInt64 = 1
+            for i in 0..<2_000_000 { x = x &* 6364136223846793005 &+ UInt64(i) }
+            if x == 42 { say("unlikely") }
+        }
+    }
+    group.wait()
+    say("dispatch survived")
     exit(0)
 
 default:

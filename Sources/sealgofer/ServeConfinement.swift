@@ -3,8 +3,8 @@ import Hardening
 import Logging
 
 /// The gofer's own view of the host, narrowed with Landlock at lock-down: the
-/// served tree (or the store) and the scratch directory read-write,
-/// /proc/self read-only (libdispatch reads /proc/self/task), nothing else.
+/// served tree (or the store) and the scratch directory read-write, /proc
+/// read-only (`Landlock.runtimeReadOnly`), nothing else.
 /// Descriptors opened earlier (the socket, the key file's contents already
 /// read, held directory FDs) are unaffected; paths reached through them or
 /// through /proc/self/fd are checked by where they really are.
@@ -43,12 +43,13 @@ struct ServeConfinement {
                 rules.append(Landlock.Rule(descriptor: fd, access: .readWrite(abi: abi)))
             }
         }
-        if let proc = try? Landlock.open("/proc/self") {
-            opened.append(proc)
-            rules.append(Landlock.Rule(descriptor: proc, access: .readOnly))
+        for path in Landlock.runtimeReadOnly {
+            guard let fd = try? Landlock.open(path) else { continue }
+            opened.append(fd)
+            rules.append(Landlock.Rule(descriptor: fd, access: .readOnly))
         }
         let done = try Landlock.restrictProcess(to: rules)
-        logger.info("Landlock ABI \(abi): filesystem access of \(done.threads) threads confined to \(readWrite.count) directories and /proc/self")
+        logger.info("Landlock ABI \(abi): filesystem access of \(done.threads) threads confined to \(readWrite.count) directories and /proc (read-only)")
         if done.unconfirmed > 0 {
             logger.warning("Landlock: \(done.unconfirmed) of \(done.threads) threads block the confining signal; they confine themselves when they unblock it")
         }

@@ -48,6 +48,22 @@ final class LandlockTests: XCTestCase {
         ], "\(result)")
     }
 
+    /// libdispatch's pool monitor reads /proc/<tid>/stat of its workers while
+    /// work is queued and crashes the process if it cannot: the gofer's
+    /// read-only grant must cover it. The control, with only /proc/self,
+    /// shows that the probe really makes the monitor look.
+    func testDispatchPoolMonitorWorksWhenConfined() throws {
+        try XCTSkipUnless(Landlock.abi != nil, "the kernel has no Landlock")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("landlock-\(getpid())-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let confined = try Probe.run(["landlock-dispatch", root])
+        XCTAssertEqual(confined.exitStatus, 0, "\(confined)")
+        XCTAssertEqual(confined.lines, ["dispatch survived"])
+        let control = try Probe.run(["landlock-dispatch", root, "/proc/self"])
+        XCTAssertEqual(control.signal, SIGILL, "libdispatch's monitor should have crashed without /proc: \(control)")
+    }
+
     func testReadWriteRightsLeaveOutExecutionAndDevices() {
         for abi in 1...7 {
             let rights = Landlock.Access.readWrite(abi: abi)
