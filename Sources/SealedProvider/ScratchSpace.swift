@@ -112,4 +112,19 @@ public enum ScratchTmpfs {
         guard fd >= 0 else { throw Errno(-fd) }
         return fd
     }
+
+    /// Whether a private tmpfs should take the place of an operator's (or
+    /// `run`'s) scratch `directory`: yes when it is on a tmpfs (so the scratch
+    /// was meant to be in RAM anyway) larger than the private one would be,
+    /// such as /dev/shm; no for a disk, which is a deliberate choice, and for
+    /// a tmpfs at least as small, which already caps the sandbox's writes.
+    public static func shouldReplace(_ directory: String, scratchLimit: UInt64) -> Bool {
+        let fd = clinux_openat(AT_FDCWD, directory, Sys.openPath | Sys.directory | Sys.closeOnExec, 0)
+        guard fd >= 0 else { return false }
+        defer { Sys.close(fd) }
+        var info = clinux_statfs()
+        guard clinux_fstatfs(fd, &info) == 0, info.type == 0x0102_1994 else { return false }  // TMPFS_MAGIC
+        let (capacity, overflow) = info.blocks.multipliedReportingOverflow(by: UInt64(max(info.bsize, 0)))
+        return overflow || capacity > tmpfsSize(scratchLimit: scratchLimit)
+    }
 }

@@ -52,10 +52,46 @@ final class ScratchQuotaTests: XCTestCase {
 
     func testDonatedWritesBeyondTheScratchCapGetENOSPC() throws {
         try requireCapSysAdmin()
+        try checkDonatedWritesAreCapped(scratch: [])
+    }
+
+    /// `sealgofer run` passes a private directory under /dev/shm as `--scratch`:
+    /// the cap applies there too.
+    func testAScratchDirectoryOnALargeTmpfsIsReplacedByTheCappedOne() throws {
+        try requireCapSysAdmin()
+        var template = Array("/dev/shm/scratchquota-XXXXXX".utf8CString)
+        let made = try XCTUnwrap(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) })
+        let directory = String(cString: made)
+        defer { rmdir(directory) }
+        try checkDonatedWritesAreCapped(scratch: ["--scratch", directory])
+    }
+
+    /// A `--scratch` on a disk is the operator's choice: used as given.
+    func testAScratchDirectoryOnADiskIsKept() throws {
+        let fixture = try StoreFixture(chunkSize: 4096)
+        defer { fixture.remove() }
+        var probe = clinux_statfs()
+        let rootFD = open(fixture.scratchPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { Glibc.close(rootFD) }
+        try XCTSkipIf(clinux_fstatfs(rootFD, &probe) != 0 || probe.type == 0x0102_1994, "the fixture's directory is on a tmpfs here")
+        let (pid, client) = try startServe(fixture, ["--scratch", fixture.scratchPath, "--scratch-limit", "1M"])
+        let root = try client.mount().root.controlFD
+        let made = try client.create(root, "f")
+        let host = try XCTUnwrap(made.donated)
+        var scratchFile = stat(), directory = stat()
+        XCTAssertEqual(fstat(host, &scratchFile), 0)
+        XCTAssertEqual(stat(fixture.scratchPath, &directory), 0)
+        XCTAssertEqual(scratchFile.st_dev, directory.st_dev, "the scratch file must be in the given directory's filesystem")
+        Glibc.close(host)
+        try client.close([made.fd, made.inode.controlFD])
+        stop(pid, client, fixture)
+    }
+
+    private func checkDonatedWritesAreCapped(scratch: [String]) throws {
         let fixture = try StoreFixture(chunkSize: 4096)
         defer { fixture.remove() }
         let limit: UInt64 = 1 << 20
-        let (pid, client) = try startServe(fixture, ["--scratch-limit", "1M", "--donate-limit", "512K"])
+        let (pid, client) = try startServe(fixture, ["--scratch-limit", "1M", "--donate-limit", "512K"] + scratch)
         var stopped = false
         defer { if !stopped { Glibc.kill(pid, SIGKILL); waitpid(pid, nil, 0) } }
         let root = try client.mount().root.controlFD

@@ -120,6 +120,9 @@ struct ServeCommand: ParsableCommand {
             var options = SealedProvider.Options()
             options.readonly = readonly
             options.scratchDirectory = scratch.directoryPath ?? scratchDirectory
+            if case .tmpfs = scratch, let scratchDirectory {
+                logger.info("scratch on a private tmpfs capped near --scratch-limit instead of \(scratchDirectory)")
+            }
             options.scratchLimit = ByteSize.parse(scratchLimit) ?? options.scratchLimit
             options.donateLimit = ByteSize.parse(donateLimit) ?? options.donateLimit
             options.commitInterval = commitInterval
@@ -179,12 +182,15 @@ extension ServeCommand {
         try ServeLimits.options(readonly: readonly, maxMessageSize: maxMessageSize, maxChannels: maxChannels, maxFDs: maxFDs)
     }
 
-    /// The private scratch tmpfs for `--store` without `--scratch`, made
-    /// while CAP_SYS_ADMIN is still held.
+    /// The private scratch tmpfs for `--store`, made while CAP_SYS_ADMIN is
+    /// still held: without `--scratch`, or in place of a `--scratch` that is
+    /// on a larger tmpfs (`sealgofer run` passes one under /dev/shm).
     func privateScratch() -> PrivateScratch {
-        guard storeDirectory != nil, scratchDirectory == nil else { return .notWanted }
+        guard storeDirectory != nil else { return .notWanted }
+        let limit = ByteSize.parse(scratchLimit) ?? 1 << 30
+        if let scratchDirectory, !ScratchTmpfs.shouldReplace(scratchDirectory, scratchLimit: limit) { return .notWanted }
         do {
-            return .tmpfs(try ScratchTmpfs.makePrivateTmpfs(scratchLimit: ByteSize.parse(scratchLimit) ?? 1 << 30))
+            return .tmpfs(try ScratchTmpfs.makePrivateTmpfs(scratchLimit: limit))
         } catch let error as Errno where error == .EPERM {
             return .unavailable("no CAP_SYS_ADMIN")
         } catch {
@@ -231,11 +237,11 @@ extension ServeCommand {
 
 /// The scratch directory `serve --store` arranges for itself.
 enum PrivateScratch {
-    /// `--scratch` given, or not serving a store.
+    /// Not serving a store, or `--scratch` on a disk or a small enough tmpfs.
     case notWanted
     /// A private size-limited tmpfs (a directory descriptor, mounted nowhere).
     case tmpfs(Int32)
-    /// Could not be made; scratch goes to a private directory under /dev/shm.
+    /// Could not be made; scratch goes to `--scratch` or a private directory under /dev/shm.
     case unavailable(String)
 
     /// How ScratchSpace is told about it (`Options.scratchDirectory`).
