@@ -28,10 +28,10 @@ struct ServeCommand: ParsableCommand {
 
     @OptionGroup var key: KeyOptions
 
-    @Option(name: .customLong("scratch"), help: "Directory for plaintext scratch files (default: private, under /dev/shm).")
+    @Option(name: .customLong("scratch"), help: "Directory for plaintext scratch files (default, and in place of one on a larger tmpfs: a private tmpfs of --scratch-limit + 1/8 + 4M when root; else a private directory under /dev/shm).")
     var scratchDirectory: String?
 
-    @Option(name: .customLong("scratch-limit"), help: "Scratch bytes before unused scratches are evicted and opens use RPCs (e.g. 1G).")
+    @Option(name: .customLong("scratch-limit"), help: "Scratch bytes before unused scratches are evicted and opens use RPCs (e.g. 1G); also sizes the private scratch tmpfs, beyond which the sandbox's writes get ENOSPC.")
     var scratchLimit: String = "1G"
 
     @Option(name: .customLong("donate-limit"), help: "Files above this size are served through RPCs, without a scratch (e.g. 64M).")
