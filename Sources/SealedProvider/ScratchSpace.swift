@@ -4,8 +4,11 @@ import Lisafs
 
 /// Where scratch files live: unnamed (O_TMPFILE) plaintext files in one directory.
 ///
-/// By default a private 0700 directory under /dev/shm, removed again by `close`;
-/// an operator who wants a hard cap mounts a size-limited tmpfs and passes it.
+/// `serve` with CAP_SYS_ADMIN passes a private, size-limited tmpfs of its own
+/// (`makePrivateTmpfs`), so the sandbox's writes through donated scratch FDs
+/// hit ENOSPC at the cap instead of filling the host's /dev/shm. Otherwise a
+/// private 0700 directory under /dev/shm, removed again by `close`; an operator
+/// who wants a hard cap then mounts a size-limited tmpfs and passes it.
 /// Scratch files have no name, so nothing is left behind when the process dies.
 final class ScratchSpace: @unchecked Sendable {
     let directoryFD: Int32
@@ -20,6 +23,17 @@ final class ScratchSpace: @unchecked Sendable {
     init(path: String?) throws {
         var made: String? = nil
         let target: String
+        if let path, let held = ScratchSpace.descriptor(named: path) {
+            // A directory without a path (the detached tmpfs): use the held
+            // descriptor itself; resolving /proc/self/fd needs /proc access a
+            // non-dumpable process may not have.
+            let fd = fcntl(held, F_DUPFD_CLOEXEC, 0)
+            guard fd >= 0 else { throw Errno.current }
+            directoryFD = fd
+            privatePath = nil
+            hasFineTimestamps = ScratchSpace.probeFineTimestamps(fd)
+            return
+        }
         if let path {
             target = path
         } else {
@@ -39,6 +53,14 @@ final class ScratchSpace: @unchecked Sendable {
         directoryFD = fd
         privatePath = made
         hasFineTimestamps = ScratchSpace.probeFineTimestamps(fd)
+    }
+
+    /// N for a path "/proc/self/fd/N" naming an open directory of this process.
+    static func descriptor(named path: String) -> Int32? {
+        let prefix = "/proc/self/fd/"
+        guard path.hasPrefix(prefix), let fd = Int32(path.dropFirst(prefix.count)), fd >= 0,
+              let info = try? Sys.fstat(fd), (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
+        return fd
     }
 
     /// A new empty scratch file, read-write.
@@ -66,5 +88,43 @@ final class ScratchSpace: @unchecked Sendable {
             }
         }
         return true
+    }
+}
+
+/// A private tmpfs for scratch files (see ScratchSpace).
+public enum ScratchTmpfs {
+    /// The bytes a private scratch tmpfs may hold for `scratchLimit`: the
+    /// limit plus an eighth and 4 MiB for what the limit's accounting does not
+    /// see (page rounding of every file, scratches being filled while others
+    /// are evicted).
+    public static func tmpfsSize(scratchLimit: UInt64) -> UInt64 {
+        let (sum, overflow) = scratchLimit.addingReportingOverflow(scratchLimit / 8 + (4 << 20))
+        return overflow ? UInt64.max / 2 : sum
+    }
+
+    /// A private tmpfs for scratch files, sized by `tmpfsSize`: mounted nowhere,
+    /// so no other process sees it and it vanishes with the last descriptor.
+    /// Returns a directory descriptor; pass it on as `"/proc/self/fd/N"`
+    /// (`SealedProvider.Options.scratchDirectory`). Throws EPERM without CAP_SYS_ADMIN, ENOSYS
+    /// before Linux 5.2.
+    public static func makePrivateTmpfs(scratchLimit: UInt64) throws -> Int32 {
+        let fd = clinux_private_tmpfs(tmpfsSize(scratchLimit: scratchLimit))
+        guard fd >= 0 else { throw Errno(-fd) }
+        return fd
+    }
+
+    /// Whether a private tmpfs should take the place of an operator's (or
+    /// `run`'s) scratch `directory`: yes when it is on a tmpfs (so the scratch
+    /// was meant to be in RAM anyway) larger than the private one would be,
+    /// such as /dev/shm; no for a disk, which is a deliberate choice, and for
+    /// a tmpfs at least as small, which already caps the sandbox's writes.
+    public static func shouldReplace(_ directory: String, scratchLimit: UInt64) -> Bool {
+        let fd = clinux_openat(AT_FDCWD, directory, Sys.openPath | Sys.directory | Sys.closeOnExec, 0)
+        guard fd >= 0 else { return false }
+        defer { Sys.close(fd) }
+        var info = clinux_statfs()
+        guard clinux_fstatfs(fd, &info) == 0, info.type == 0x0102_1994 else { return false }  // TMPFS_MAGIC
+        let (capacity, overflow) = info.blocks.multipliedReportingOverflow(by: UInt64(max(info.bsize, 0)))
+        return overflow || capacity > tmpfsSize(scratchLimit: scratchLimit)
     }
 }

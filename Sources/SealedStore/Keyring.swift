@@ -27,6 +27,12 @@ public struct KeyringHeader: Sendable {
 
     static let magic: [UInt8] = Array("SGKR".utf8)
     static let maxEpochs = 1024
+    /// Argon2id costs a reader accepts (Keys/README.md §3). The cost comes from
+    /// the disk under an unkeyed checksum, so without a cap anyone with the disk
+    /// could make opening the store take hours or exhaust memory. The presets
+    /// reach ops 4 and 1 GiB; the caps leave twice that for each.
+    static let argon2OpsRange: ClosedRange<UInt64> = 1...8
+    static let argon2MemRange: ClosedRange<UInt64> = 8192...(2 << 30)
 
     /// Parses and checks structure and checksum; any failure is `.keyringDamaged`.
     public static func parse(_ bytes: [UInt8]) throws -> KeyringHeader {
@@ -56,6 +62,11 @@ public struct KeyringHeader: Sendable {
         let adLength = r.offset
         guard bytes.count == adLength + 24 + 32 * n + 16 + 32 else { throw damaged("length does not match epoch count") }
         if kdf == 1 { guard ops == 0, mem == 0 else { throw damaged("cost fields set for a key file") } }
+        if kdf == 2 {
+            guard argon2OpsRange.contains(ops), argon2MemRange.contains(mem) else {
+                throw damaged("Argon2id cost beyond the accepted range (ops \(ops), mem \(mem))")
+            }
+        }
         return KeyringHeader(kdf: kdf, storeID: storeID, salt: salt, opsLimit: ops, memLimit: mem,
                              configDigest: digest, checkValue: check, epochs: epochs, adLength: adLength)
     }

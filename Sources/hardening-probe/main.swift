@@ -2,6 +2,7 @@
 // exercises it. Parents read stdout lines and the exit status / signal.
 // Glibc only (no Foundation) so the syscalls made after a filter is installed
 // are few and predictable.
+import Dispatch
 import Glibc
 import Hardening
 
@@ -68,6 +69,41 @@ final class ParkedThread {
         self.action = action
         var byte: UInt8 = 1
         _ = write(pipeFDs[1], &byte, 1)
+        pthread_join(thread, nil)
+    }
+}
+
+/// A thread that blocks every signal until `unblock(then:)`, which restores
+/// its mask (pending signals run then) and runs a step on it.
+final class SignalBlockingThread {
+    var ready: [Int32] = [-1, -1]
+    var go: [Int32] = [-1, -1]
+    var action: () -> Void = {}
+    var thread = pthread_t()
+
+    init() {
+        if pipe(&ready) != 0 || pipe(&go) != 0 { fail("pipe") }
+        let me = Unmanaged.passRetained(self).toOpaque()
+        if pthread_create(&thread, nil, { raw in
+            let me = Unmanaged<SignalBlockingThread>.fromOpaque(raw!).takeRetainedValue()
+            var all = sigset_t(), previous = sigset_t()
+            sigfillset(&all)
+            pthread_sigmask(SIG_BLOCK, &all, &previous)
+            var byte: UInt8 = 1
+            _ = write(me.ready[1], &byte, 1)
+            _ = read(me.go[0], &byte, 1)
+            pthread_sigmask(SIG_SETMASK, &previous, nil)
+            me.action()
+            return nil
+        }, me) != 0 { fail("pthread_create") }
+        var byte: UInt8 = 0
+        _ = read(ready[0], &byte, 1)  // blocking from here on
+    }
+
+    func unblock(then action: @escaping () -> Void) {
+        self.action = action
+        var byte: UInt8 = 1
+        _ = write(go[1], &byte, 1)
         pthread_join(thread, nil)
     }
 }
@@ -186,6 +222,97 @@ case "caps-threaded":
         say("dropped")
     } catch { say("refused \(error)") }
     parked.release {}
+    exit(0)
+
+case "landlock":
+    // hardening-probe landlock DIR OUTSIDE: confine to DIR (as serve confines
+    // to its store), then report what opens: a new file in DIR, OUTSIDE, the
+    // same on a thread started afterwards, and file I/O in DIR under the gofer's
+    // seccomp allowlist installed on top.
+    guard args.count == 4 else { fail("usage: landlock DIR OUTSIDE") }
+    let (inside, outside) = (args[2], args[3])
+    let held = open(inside, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if held < 0 { fail("open \(inside) \(errno)") }
+    do {
+        let dir = try Landlock.open(inside)
+        let abi = try Landlock.restrictThread(to: [Landlock.Rule(descriptor: dir, access: .readWrite(abi: Landlock.abi ?? 1))])
+        close(dir)
+        say("confined abi \(abi)")
+    } catch { fail("landlock \(error)") }
+    func tryOpen(_ label: String, _ path: String, _ flags: Int32 = O_RDONLY) {
+        let fd = open(path, flags | O_CLOEXEC, 0o600)
+        say("\(label) \(fd >= 0 ? "ok" : "errno \(errno)")")
+        if fd >= 0 { close(fd) }
+    }
+    tryOpen("inside", inside + "/made", O_CREAT | O_RDWR)
+    tryOpen("outside", outside)
+    // Through a descriptor held from before: still judged by where it leads.
+    let escape = openat(held, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    say("parent via held fd \(escape >= 0 ? "ok" : "errno \(errno)")")
+    onNewThread {
+        tryOpen("thread outside", outside)
+        tryOpen("thread inside", inside + "/made")
+    }
+    install(goferFilter)
+    let fd = openat(held, "made", O_RDWR | O_CLOEXEC)
+    if fd < 0 { fail("openat under seccomp \(errno)") }
+    let written = "x".withCString { write(fd, $0, 1) }
+    close(fd)
+    say("seccomp io \(written == 1 ? "ok" : "errno \(errno)")")
+    exit(0)
+
+case "landlock-threads":
+    // hardening-probe landlock-threads DIR OUTSIDE: threads that exist before
+    // the process is confined are confined too; one that blocks every signal
+    // is reported, and confines itself once it unblocks them.
+    guard args.count == 4 else { fail("usage: landlock-threads DIR OUTSIDE") }
+    let (inside, outside) = (args[2], args[3])
+    let early = ParkedThread()
+    let blocking = SignalBlockingThread()
+    do {
+        let dir = try Landlock.open(inside)
+        let done = try Landlock.restrictProcess(to: [Landlock.Rule(descriptor: dir, access: .readWrite(abi: Landlock.abi ?? 1))],
+                                                timeoutMilliseconds: 200)
+        close(dir)
+        say("threads \(done.threads) unconfirmed \(done.unconfirmed)")
+    } catch { fail("landlock \(error)") }
+    let fd = open(outside, O_RDONLY | O_CLOEXEC)
+    say("main outside \(fd >= 0 ? "ok" : "errno \(errno)")")
+    early.release {
+        let fd = open(outside, O_RDONLY | O_CLOEXEC)
+        say("early thread outside \(fd >= 0 ? "ok" : "errno \(errno)")")
+        let made = open(inside + "/early", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        say("early thread inside \(made >= 0 ? "ok" : "errno \(errno)")")
+    }
+    blocking.unblock {
+        let fd = open(outside, O_RDONLY | O_CLOEXEC)
+        say("unblocked thread outside \(fd >= 0 ? "ok" : "errno \(errno)")")
+    }
+    exit(0)
+
+case "landlock-dispatch":
+    // hardening-probe landlock-dispatch DIR [READONLY...]: confined to DIR and
+    // the read-only paths (default: the gofer's `Landlock.runtimeReadOnly`),
+    // keep libdispatch's pool busy for 3 s so its monitor reads
+    // /proc/<tid>/stat of its workers (it crashes the process if it cannot).
+    guard args.count >= 3 else { fail("usage: landlock-dispatch DIR [READONLY...]") }
+    let readOnly = args.count > 3 ? Array(args.dropFirst(3)) : Landlock.runtimeReadOnly
+    do {
+        var rules = [Landlock.Rule(descriptor: try Landlock.open(args[2]), access: .readWrite(abi: Landlock.abi ?? 1))]
+        for path in readOnly { rules.append(Landlock.Rule(descriptor: try Landlock.open(path), access: .readOnly)) }
+        _ = try Landlock.restrictProcess(to: rules)
+    } catch { fail("landlock \(error)") }
+    // A backlog on a global queue: the monitor only looks while work waits.
+    let group = DispatchGroup()
+    for _ in 0..<120 {
+        DispatchQueue.global().async(group: group) {
+            var x: UInt64 = 1
+            for i in 0..<2_000_000 { x = x &* 6364136223846793005 &+ UInt64(i) }
+            if x == 42 { say("unlikely") }
+        }
+    }
+    group.wait()
+    say("dispatch survived")
     exit(0)
 
 default:

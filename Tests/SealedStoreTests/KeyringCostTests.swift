@@ -20,7 +20,13 @@ final class KeyringCostTests: XCTestCase {
         if let mem { put(mem, at: 48) }
         let body = Array(bytes[0..<(bytes.count - 32)])
         bytes.replaceSubrange((bytes.count - 32)..., with: Sodium.hash(body))
-        XCTAssertNoThrow(try KeyringHeader.parse(bytes), "the forged keyring must pass the checksum")
+        // The forgery must pass the checksum (a cost beyond the caps may then
+        // still be refused by the range check).
+        do {
+            _ = try KeyringHeader.parse(bytes)
+        } catch SealedStoreError.keyringDamaged(let why) {
+            XCTAssertNotEqual(why, "checksum mismatch")
+        }
         return bytes
     }
 
@@ -36,6 +42,33 @@ final class KeyringCostTests: XCTestCase {
         for ops: UInt64 in [0, 1 << 32, .max] {
             XCTAssertThrowsError(try Keyring.open(try Self.forged(ops: ops), key: Self.passphrase)) { error in
                 guard case .keyringDamaged = error as? SealedStoreError else { return XCTFail("ops \(ops): \(error)") }
+            }
+        }
+    }
+
+    /// Costs beyond the caps (Keys/README.md §3) are damage, found before
+    /// Argon2id runs: a forged cost cannot make opening slow. Without the cap,
+    /// 2^24 passes take minutes and 2 GiB + 1 allocates that much.
+    func testForgedExpensiveCostIsDamageAndRefusedAtOnce() throws {
+        let forgeries: [(ops: UInt64, mem: UInt64)] = [(9, 8192), (1 << 24, 8192), (1, (2 << 30) + 1), (4, 1 << 40)]
+        for forgery in forgeries {
+            let bytes = try Self.forged(ops: forgery.ops, mem: forgery.mem)
+            let started = Date()
+            XCTAssertThrowsError(try Keyring.open(bytes, key: Self.passphrase)) { error in
+                guard case .keyringDamaged(let why) = error as? SealedStoreError else { return XCTFail("\(forgery): \(error)") }
+                XCTAssertTrue(why.contains("beyond the accepted range"), why)
+            }
+            XCTAssertLessThan(Date().timeIntervalSince(started), 2, "\(forgery) must be refused before Argon2id runs")
+            XCTAssertThrowsError(try KeyringHeader.parse(bytes), "the header alone is already damaged")
+        }
+    }
+
+    /// The caps' edges still reach Argon2id: a changed cost is then simply the
+    /// wrong key (the KEK differs), not damage.
+    func testCostsWithinTheCapsAreAccepted() throws {
+        for (ops, mem): (UInt64, UInt64) in [(8, 8192), (2, 16384), (1, 65536)] {
+            XCTAssertThrowsError(try Keyring.open(try Self.forged(ops: ops, mem: mem), key: Self.passphrase)) { error in
+                XCTAssertEqual(error as? SealedStoreError, .wrongKey, "ops \(ops) mem \(mem)")
             }
         }
     }

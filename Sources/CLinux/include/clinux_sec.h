@@ -65,4 +65,37 @@ int clinux_capbset_read(int cap);
 /// Empties the ambient capability set.
 int clinux_cap_ambient_clear_all(void);
 
+/// The Landlock ABI version the kernel supports (1, 2, …), or -errno
+/// (-ENOSYS: not built in, -EOPNOTSUPP: disabled at boot).
+int clinux_landlock_abi(void);
+/// A new ruleset that handles the filesystem rights `handled_fs`; returns its fd or -errno.
+int clinux_landlock_create_ruleset(uint64_t handled_fs);
+/// Grants `access` beneath the directory (or file) `parent_fd` (may be O_PATH).
+int clinux_landlock_allow_beneath(int ruleset_fd, int parent_fd, uint64_t access);
+/// Restricts the calling thread (and threads it starts later) to the ruleset;
+/// needs no_new_privs or CAP_SYS_ADMIN.
+int clinux_landlock_restrict_self(int ruleset_fd);
+/// Restricts every thread of the process to the ruleset: the caller directly,
+/// every other thread (found in /proc/self/task, repeatedly, until no new one
+/// appears) through a signal (`clinux_landlock_signal()`) whose handler
+/// restricts its own thread. Waits up to `timeout_ms` per pass. On success
+/// `threads` is the number of threads seen and `unconfirmed` how many have not
+/// restricted themselves yet (they block the signal, or failed). Keep
+/// `ruleset_fd` open: a thread that unblocks the signal later uses it then.
+int clinux_landlock_restrict_all_threads(int ruleset_fd, int timeout_ms, int *threads, int *unconfirmed);
+/// The real-time signal used by clinux_landlock_restrict_all_threads.
+int clinux_landlock_signal(void);
+
+/// Forks a helper that waits until this process has exited (EOF on a pipe
+/// whose write end only this process holds), then unlinks `name` in `dirfd`
+/// if it is still the socket with that device and inode. Call before the
+/// seccomp filter (it forbids fork). Returns the helper's pid or -errno.
+int clinux_spawn_socket_remover(int dirfd, const char *name, uint64_t device, uint64_t inode);
+
+/// A new tmpfs of at most `size_bytes`, mode 0700, nosuid/nodev/noexec, not
+/// attached anywhere (fsopen/fsconfig/fsmount): returns a descriptor of its
+/// root, or -errno (-EPERM without CAP_SYS_ADMIN). It is freed when the last
+/// descriptor into it is closed.
+int clinux_private_tmpfs(uint64_t size_bytes);
+
 #endif

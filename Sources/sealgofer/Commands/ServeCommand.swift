@@ -28,10 +28,10 @@ struct ServeCommand: ParsableCommand {
 
     @OptionGroup var key: KeyOptions
 
-    @Option(name: .customLong("scratch"), help: "Directory for plaintext scratch files (default: private, under /dev/shm).")
+    @Option(name: .customLong("scratch"), help: "Directory for plaintext scratch files (default, and in place of one on a larger tmpfs: a private tmpfs of --scratch-limit + 1/8 + 4M when root; else a private directory under /dev/shm).")
     var scratchDirectory: String?
 
-    @Option(name: .customLong("scratch-limit"), help: "Scratch bytes before unused scratches are evicted and opens use RPCs (e.g. 1G).")
+    @Option(name: .customLong("scratch-limit"), help: "Scratch bytes before unused scratches are evicted and opens use RPCs (e.g. 1G); also sizes the private scratch tmpfs, beyond which the sandbox's writes get ENOSPC.")
     var scratchLimit: String = "1G"
 
     @Option(name: .customLong("donate-limit"), help: "Files above this size are served through RPCs, without a scratch (e.g. 64M).")
@@ -67,6 +67,14 @@ struct ServeCommand: ParsableCommand {
           help: "Debugging only: syscalls outside the allowlist run and are logged by the kernel (dmesg: type=1326) instead of killing the gofer.")
     var seccompLog = false
 
+    @Flag(name: .customLong("no-landlock"),
+          help: "Debugging only: do not confine the gofer's own filesystem view (Landlock) to the served tree, store and scratch.")
+    var noLandlock = false
+
+    /// Test hook: after lock-down, try to open this path and log the outcome.
+    @Option(name: .customLong("debug-open-path"), help: .hidden)
+    var debugOpenPath: String?
+
     /// Test hook: after the allowlist is installed, make one forbidden syscall.
     @Flag(name: .customLong("debug-forbidden-syscall"), help: .hidden)
     var debugForbiddenSyscall = false
@@ -90,6 +98,8 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
+        // While CAP_SYS_ADMIN is still held: the private scratch tmpfs.
+        let scratch = privateScratch()
         // Before any key is read and while single-threaded: no core dumps, no
         // capabilities beyond what serving needs.
         do {
@@ -101,14 +111,22 @@ struct ServeCommand: ParsableCommand {
         let logger = StderrLogging.bootstrap(level: Logger.Level(rawValue: logLevel) ?? .warning)
         // A client vanishing mid-write must be an error return, not a fatal signal.
         signal(SIGPIPE, SIG_IGN)
+        if case .unavailable(let why) = scratch {
+            logger.warning("no private scratch tmpfs (\(why)): writes through donated files are not capped by --scratch-limit; pass --scratch on a size-limited tmpfs for a cap")
+        }
         if let passthroughDirectory {
+            // The store path has its own handler (commit, then exit).
+            if listenPath != nil { ListenSocket.exitOnTerminationSignals() }
             let provider = try HostProvider(rootPath: passthroughDirectory, logger: logger)
-            try serve(provider: provider, logger: logger)
+            try serve(provider: provider, confinement: ServeConfinement(readWrite: [.path(passthroughDirectory)]), logger: logger)
         } else if let storeDirectory {
             StoreServing.blockTerminationSignals()
             var options = SealedProvider.Options()
             options.readonly = readonly
-            options.scratchDirectory = scratchDirectory
+            options.scratchDirectory = scratch.directoryPath ?? scratchDirectory
+            if case .tmpfs = scratch, let scratchDirectory {
+                logger.info("scratch on a private tmpfs capped near --scratch-limit instead of \(scratchDirectory)")
+            }
             options.scratchLimit = ByteSize.parse(scratchLimit) ?? options.scratchLimit
             options.donateLimit = ByteSize.parse(donateLimit) ?? options.donateLimit
             options.donation = donation
@@ -125,12 +143,14 @@ struct ServeCommand: ParsableCommand {
                 // Everything is committed and nothing serves any more.
                 SecretBytes.wipeAllForExit()
             }
-            try serve(provider: provider, logger: logger)
+            let confinement = ServeConfinement(readWrite: [.path(storeDirectory),
+                                                           scratch.confinementTarget(operatorDirectory: scratchDirectory)])
+            try serve(provider: provider, confinement: confinement, logger: logger)
         }
     }
 
     /// Runs the chosen mode with any provider.
-    private func serve<P: Provider>(provider: P, logger: Logger) throws {
+    private func serve<P: Provider>(provider: P, confinement: ServeConfinement, logger: Logger) throws {
         var options: Server<P>.Options = try limits()
         if let capture = RequestCapture.fromEnvironment() {
             logger.warning("capturing every request (SEALGOFER_CAPTURE_DIR)")
@@ -143,12 +163,18 @@ struct ServeCommand: ParsableCommand {
                 logger.error("--fd \(connectionFD) is not an open socket")
                 throw ExitCode(1)
             }
-            try lockDown(logger: logger)
+            try lockDown(confinement: confinement, logger: logger)
             logger.info("serving fd \(connectionFD)")
             server.serve(connectionFD: connectionFD)
         } else if let listenPath {
-            let listener = try UnixListener(path: listenPath)
-            try lockDown(logger: logger)
+            let listener: UnixListener
+            do {
+                listener = try ListenSocket.listen(at: listenPath)
+            } catch {
+                logger.error("cannot listen on \(listenPath): \(error)")
+                throw ExitCode(1)
+            }
+            try lockDown(confinement: confinement, logger: logger)
             logger.info("listening on \(listenPath)")
             listener.run(serving: server)
         }
@@ -161,8 +187,36 @@ extension ServeCommand {
         try ServeLimits.options(readonly: readonly, maxMessageSize: maxMessageSize, maxChannels: maxChannels, maxFDs: maxFDs)
     }
 
-    /// Everything is open: from here on only the allowlisted syscalls run.
-    private func lockDown(logger: Logger) throws {
+    /// The private scratch tmpfs for `--store`, made while CAP_SYS_ADMIN is
+    /// still held: without `--scratch`, or in place of a `--scratch` that is
+    /// on a larger tmpfs (`sealgofer run` passes one under /dev/shm).
+    func privateScratch() -> PrivateScratch {
+        guard storeDirectory != nil else { return .notWanted }
+        let limit = ByteSize.parse(scratchLimit) ?? 1 << 30
+        if let scratchDirectory, !ScratchTmpfs.shouldReplace(scratchDirectory, scratchLimit: limit) { return .notWanted }
+        do {
+            return .tmpfs(try ScratchTmpfs.makePrivateTmpfs(scratchLimit: limit))
+        } catch let error as Errno where error == .EPERM {
+            return .unavailable("no CAP_SYS_ADMIN")
+        } catch {
+            return .unavailable("\(error)")
+        }
+    }
+
+    /// Everything is open: from here on the gofer sees only its own
+    /// directories (Landlock) and runs only the allowlisted syscalls.
+    private func lockDown(confinement: ServeConfinement, logger: Logger) throws {
+        if noLandlock {
+            logger.warning("Landlock disabled (--no-landlock): debugging only")
+        } else {
+            do {
+                try confinement.apply(logger: logger)
+            } catch {
+                logger.critical("cannot confine the gofer with Landlock: \(error) (--no-landlock disables it, for debugging only)")
+                throw ExitCode(1)
+            }
+        }
+        defer { if let debugOpenPath { probeOpen(debugOpenPath, logger: logger) } }
         let mode = ServeHardening.SeccompMode.resolve(noSeccomp: noSeccomp, seccompLog: seccompLog)
         do {
             try ServeHardening.lockDown(mode: mode, forbiddenSyscallProbe: debugForbiddenSyscall, logger: logger)
@@ -170,5 +224,41 @@ extension ServeCommand {
             logger.critical("cannot install the seccomp filter: \(error) (--no-seccomp disables it, for debugging only)")
             throw ExitCode(1)
         }
+    }
+}
+
+extension ServeCommand {
+    /// Test hook: whether the locked-down gofer can still open `path`.
+    private func probeOpen(_ path: String, logger: Logger) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 {
+            close(fd)
+            logger.notice("debug: open \(path): ok")
+        } else {
+            logger.notice("debug: open \(path): errno \(errno)")
+        }
+    }
+}
+
+/// The scratch directory `serve --store` arranges for itself.
+enum PrivateScratch {
+    /// Not serving a store, or `--scratch` on a disk or a small enough tmpfs.
+    case notWanted
+    /// A private size-limited tmpfs (a directory descriptor, mounted nowhere).
+    case tmpfs(Int32)
+    /// Could not be made; scratch goes to `--scratch` or a private directory under /dev/shm.
+    case unavailable(String)
+
+    /// How ScratchSpace is told about it (`Options.scratchDirectory`).
+    var directoryPath: String? {
+        if case .tmpfs(let fd) = self { return "/proc/self/fd/\(fd)" }
+        return nil
+    }
+
+    /// The scratch directory as Landlock sees it. The fallback private
+    /// directory's name is random and made later, so all of /dev/shm.
+    func confinementTarget(operatorDirectory: String?) -> ServeConfinement.Target {
+        if case .tmpfs(let fd) = self { return .descriptor(fd) }
+        return .path(operatorDirectory ?? "/dev/shm")
     }
 }
