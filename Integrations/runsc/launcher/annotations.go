@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ const (
 	fieldPassthrough    = "passthrough"
 	fieldReadonly       = "readonly"
 	fieldDonate         = "donate"
+	fieldScratchLimit   = "scratch-limit"
 )
 
 // logLevels are swift-log's level names, which `sealgofer serve --log-level` takes.
@@ -45,6 +47,8 @@ type mountSettings struct {
 	Readonly       bool
 	// Donate is passed as --donate when set: "all" or "read-only" (durable fsync).
 	Donate string
+	// ScratchLimit is passed as --scratch-limit when set (e.g. "4G"); sealgofer parses it.
+	ScratchLimit string
 }
 
 // sealgoferSettings is the whole parsed annotation set of one container.
@@ -147,11 +151,24 @@ func applyMountAnnotation(byDestination map[string]*mountSettings, key, value st
 		}
 		m.Donate = value
 		return nil
+	case fieldScratchLimit:
+		if !validByteSize(value) {
+			return fmt.Errorf("annotation %q: want a size such as 512M or 4G, got %q", key, value)
+		}
+		m.ScratchLimit = value
+		return nil
 	default:
-		return fmt.Errorf("annotation %q: unknown field %q (known: %s, %s, %s, %s, %s, %s, %s)",
-			key, field, fieldStore, fieldKeyFile, fieldPassphraseFile, fieldScratch, fieldPassthrough, fieldReadonly, fieldDonate)
+		return fmt.Errorf("annotation %q: unknown field %q (known: %s, %s, %s, %s, %s, %s, %s, %s)",
+			key, field, fieldStore, fieldKeyFile, fieldPassphraseFile, fieldScratch, fieldPassthrough, fieldReadonly, fieldDonate, fieldScratchLimit)
 	}
 }
+
+// byteSizePattern is the shape `sealgofer serve --scratch-limit` takes: 4096,
+// 512M, 1.5G, 2GiB (binary units). The launcher only screens the shape so that
+// a typo fails here, at create time, naming the annotation; sealgofer parses it.
+var byteSizePattern = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?([KMGTkmgt](i?[Bb])?|[Bb])?$`)
+
+func validByteSize(v string) bool { return byteSizePattern.MatchString(v) }
 
 func setPath(dst *string, key, value string) error {
 	if !filepath.IsAbs(value) {
@@ -205,6 +222,9 @@ func (m *mountSettings) serveArgs(fd int, readonly bool, logLevel string) []stri
 	}
 	if m.Donate != "" {
 		args = append(args, "--donate", m.Donate)
+	}
+	if m.ScratchLimit != "" {
+		args = append(args, "--scratch-limit", m.ScratchLimit)
 	}
 	if logLevel != "" {
 		args = append(args, "--log-level", logLevel)

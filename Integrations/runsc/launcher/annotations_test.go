@@ -16,6 +16,7 @@ func TestParseAnnotationsFullSet(t *testing.T) {
 		"dev.sealgofer.mount./data.scratch":         "/run/sealgofer/scratch",
 		"dev.sealgofer.mount./data.readonly":        "true",
 		"dev.sealgofer.mount./data.donate":          "read-only",
+		"dev.sealgofer.mount./data.scratch-limit":   "4G",
 		"dev.sealgofer.mount./srv/v1.2.passthrough": "/tmp/plain/",
 		"dev.gvisor.flag.debug":                     "true", // not ours: ignored
 		"org.opencontainers.image.title":            "x",    // not ours: ignored
@@ -28,7 +29,7 @@ func TestParseAnnotationsFullSet(t *testing.T) {
 		Log:      "/var/log/sealgofer.log",
 		LogLevel: "debug",
 		Mounts: []mountSettings{
-			{Destination: "/data", Store: "/srv/stores/data", KeyFile: "/etc/sealgofer/data.key", Scratch: "/run/sealgofer/scratch", Readonly: true, Donate: "read-only"},
+			{Destination: "/data", Store: "/srv/stores/data", KeyFile: "/etc/sealgofer/data.key", Scratch: "/run/sealgofer/scratch", Readonly: true, Donate: "read-only", ScratchLimit: "4G"},
 			// The destination contains a dot: the field is split off at the last one.
 			{Destination: "/srv/v1.2", Passthrough: "/tmp/plain"},
 		},
@@ -67,6 +68,7 @@ func TestParseAnnotationsRejects(t *testing.T) {
 		"relative binary":             {map[string]string{"dev.sealgofer.binary": "sealgofer"}, "absolute path"},
 		"bad readonly":                {map[string]string{"dev.sealgofer.mount./data.store": "/s", "dev.sealgofer.mount./data.readonly": "yes please"}, "true or false"},
 		"bad donate":                  {map[string]string{"dev.sealgofer.mount./data.store": "/s", "dev.sealgofer.mount./data.donate": "some"}, "all or read-only"},
+		"bad scratch limit":           {map[string]string{"dev.sealgofer.mount./data.store": "/s", "dev.sealgofer.mount./data.scratch-limit": "lots"}, "size such as"},
 		"no backing":                  {map[string]string{"dev.sealgofer.mount./data.key-file": "/k"}, "needs store or passthrough"},
 		"two backings":                {map[string]string{"dev.sealgofer.mount./data.store": "/s", "dev.sealgofer.mount./data.passthrough": "/p"}, "exclusive"},
 		"key with passthrough":        {map[string]string{"dev.sealgofer.mount./data.passthrough": "/p", "dev.sealgofer.mount./data.key-file": "/k"}, "makes no sense"},
@@ -86,8 +88,8 @@ func TestServeArgs(t *testing.T) {
 	if got, want := sealed.serveArgs(3, true, "info"), []string{"serve", "--fd", "3", "--store", "/s", "--key-file", "/k", "--scratch", "/t", "--readonly", "--log-level", "info"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("sealed: got %q, want %q", got, want)
 	}
-	durable := mountSettings{Destination: "/data", Store: "/s", KeyFile: "/k", Donate: "read-only"}
-	if got, want := durable.serveArgs(3, false, ""), []string{"serve", "--fd", "3", "--store", "/s", "--key-file", "/k", "--donate", "read-only"}; !reflect.DeepEqual(got, want) {
+	durable := mountSettings{Destination: "/data", Store: "/s", KeyFile: "/k", Donate: "read-only", ScratchLimit: "2G"}
+	if got, want := durable.serveArgs(3, false, ""), []string{"serve", "--fd", "3", "--store", "/s", "--key-file", "/k", "--donate", "read-only", "--scratch-limit", "2G"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("donate: got %q, want %q", got, want)
 	}
 	byPassphrase := mountSettings{Destination: "/data", Store: "/s", PassphraseFile: "/f"}

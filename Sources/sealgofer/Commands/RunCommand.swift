@@ -33,6 +33,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("donate"),
             help: "Passed to serve: all (default) or read-only (an app's fsync commits durably; writes cost RPCs).")
     var donation: DonationPolicy?
+    @Option(name: .customLong("scratch-limit"),
+            help: "Passed to serve: plaintext scratch the sandbox may fill (default 1G; as root a capped tmpfs enforces it).")
+    var scratchLimit: String?
     @Option(help: "Scratch directory on the host for the server (passed as --scratch).") var scratch: String?
     @Option(name: .customLong("runsc-flag"), parsing: .unconditionalSingleValue,
             help: "Extra global runsc flag, e.g. --runsc-flag=--debug (repeatable; later flags win).")
@@ -62,6 +65,7 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--mount must be an absolute path other than /")
         }
         guard !command.isEmpty else { throw ValidationError("no command: give it after --, e.g. -- sh -c 'ls /data'") }
+        if let scratchLimit, ByteSize.parse(scratchLimit) == nil { throw ValidationError("bad --scratch-limit \(scratchLimit)") }
         for e in environment where !e.contains("=") { throw ValidationError("--env wants KEY=VALUE, got \(e)") }
         for b in binds {
             let parts = b.split(separator: ":", omittingEmptySubsequences: false)
@@ -102,6 +106,7 @@ struct RunCommand: ParsableCommand {
             serverLogLevel: logLevel,
             scratch: try scratch.map(absolute) ?? privateScratch,
             donation: donation?.rawValue,
+            scratchLimit: scratchLimit,
             workingDirectory: mountPoint,
             binds: try binds.map { b -> RunSpec.Bind in
                 let parts = b.split(separator: ":", omittingEmptySubsequences: false).map(String.init)

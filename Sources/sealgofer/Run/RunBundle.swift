@@ -64,6 +64,8 @@ struct RunSpec {
     var scratch: String?
     /// `serve --donate` for the sealed mount (nil: the server's default).
     var donation: String? = nil
+    /// `serve --scratch-limit` for the sealed mount (nil: the server's default).
+    var scratchLimit: String? = nil
     var workingDirectory: String
     /// Extra plain bind mounts, served by the stock gofer (for comparisons).
     var binds: [Bind] = []
@@ -100,6 +102,7 @@ struct RunSpec {
         if let scratch { a[prefix + "scratch"] = scratch }
         if readonly { a[prefix + "readonly"] = "true" }
         if let donation { a[prefix + "donate"] = donation }
+        if let scratchLimit { a[prefix + "scratch-limit"] = scratchLimit }
         return a
     }
 
