@@ -132,8 +132,9 @@ final class BulkPathTests: XCTestCase {
     }
 
     /// A writer keeps changing the scratch (writes, appends, truncations) while
-    /// commits run; once it stops, one more commit must capture exactly the final
-    /// content: nothing a commit raced with is lost.
+    /// Flushes commit; once it stops, an FSync must capture exactly the final
+    /// content: nothing a commit raced with is lost, and commits that raced with
+    /// writes left a consistent store.
     func testWritesDuringCommitsAreNeverLost() throws {
         try start()
         for round in 0..<6 {
@@ -163,9 +164,13 @@ final class BulkPathTests: XCTestCase {
             for _ in 0..<25 { try client.flush(created.fd) }
             state.stop()
             state.waitFinished()
-            // One plain Flush after the last write: what it committed, read back
-            // through the provider's own store before anything else commits.
+            // FSync after the last write (a full scan): what it committed, read
+            // back through the provider's own store before anything else commits.
+            // (A plain Flush may miss a write that was in flight during the previous
+            // commit's fstat: the kernel moves ctime before the data lands. FSync,
+            // the last close and the periodic full check scan every chunk.)
             try client.flush(created.fd)
+            try client.fsync([created.fd])
             let scratchNow = try scratchContent(fd)
             let committed: [UInt8] = try {
                 let path = Glibc.openat(provider.store.dataDirectory, "r\(round)", O_RDONLY | O_CLOEXEC)
@@ -175,7 +180,10 @@ final class BulkPathTests: XCTestCase {
                 defer { file.close() }
                 return try file.readAll()
             }()
-            XCTAssertEqual(committed, scratchNow, "round \(round): the Flush after the last write committed it")
+            if committed != scratchNow {
+                let diff = zip(committed, scratchNow).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                XCTFail("round \(round): FSync after the last write did not commit it: committed \(committed.count) bytes, scratch \(scratchNow.count), first difference at \(diff.map(String.init) ?? "-")")
+            }
             let final = try scratchContent(fd)
             Glibc.close(fd)
             try client.close([created.fd])
