@@ -57,15 +57,18 @@ public final class WorkBuffers: @unchecked Sendable {
     public static let shared = WorkBuffers()
     private let lock = Mutex()
     private var free: [UnsafeMutableRawBufferPointer] = []
-    private let keep = 8
+    private let keep = 16
     private let keepBytes = 8 << 20
 
     /// A buffer of at least `bytes` bytes (give it back with `give`).
     public func take(_ bytes: Int) -> UnsafeMutableRawBufferPointer {
         let want = max(bytes, 4096)
         if let b = lock.locked({ () -> UnsafeMutableRawBufferPointer? in
-            guard let i = free.firstIndex(where: { $0.count >= want }) else { return nil }
-            return free.remove(at: i)
+            // Best fit: a large buffer taken for a small request would make the
+            // next large request allocate (and fault in) a fresh one.
+            var pick: Int? = nil
+            for (i, b) in free.enumerated() where b.count >= want && (pick == nil || b.count < free[pick!].count) { pick = i }
+            return pick.map { free.remove(at: $0) }
         }) { return b }
         return UnsafeMutableRawBufferPointer.allocate(byteCount: (want + 4095) & ~4095, alignment: 4096)
     }
@@ -125,13 +128,19 @@ enum ChunkPipeline {
         var shortRead: Bool
     }
 
-    /// Splits sorted jobs into runs of consecutive indices, each at most `runChunks` long.
-    static func runs(_ jobs: [SealJob]) -> [Range<Int>] {
+    /// Chunks per run: at most `runChunks`, fewer when there are few chunks, so
+    /// that every worker gets some (a 1 MiB read is only 16 chunks).
+    static func runLength(chunks: Int, workers: Int) -> Int {
+        max(1, min(runChunks, (chunks + 2 * workers - 1) / (2 * workers)))
+    }
+
+    /// Splits sorted jobs into runs of consecutive indices, each at most `maxRun` long.
+    static func runs(_ jobs: [SealJob], maxRun: Int) -> [Range<Int>] {
         var out: [Range<Int>] = []
         var i = 0
         while i < jobs.count {
             var j = i + 1
-            while j < jobs.count && jobs[j].index == jobs[j - 1].index + 1 && j - i < runChunks { j += 1 }
+            while j < jobs.count && jobs[j].index == jobs[j - 1].index + 1 && j - i < maxRun { j += 1 }
             out.append(i..<j)
             i = j
         }
@@ -146,7 +155,7 @@ enum ChunkPipeline {
         var total = 0
         for j in jobs { offsets.append(total); total += j.length + layout.overhead }
         guard !jobs.isEmpty else { return Sealed(slots: nil, slotOffsets: [], shortRead: false) }
-        let runs = runs(jobs)
+        let runs = runs(jobs, maxRun: runLength(chunks: jobs.count, workers: max(1, parallelism)))
         var memory: UnsafeMutableRawBufferPointer? = nil
         if case .memory = destination {
             memory = UnsafeMutableRawBufferPointer.allocate(byteCount: total, alignment: 4096)
@@ -224,7 +233,7 @@ enum ChunkPipeline {
         guard !range.isEmpty else { return }
         let layout = codec.layout
         let c = UInt64(layout.chunkSize)
-        let per = UInt64(runChunks)
+        let per = UInt64(runLength(chunks: range.count, workers: max(1, parallelism)))
         let runCount = Int((UInt64(range.count) + per - 1) / per)
         let cursor = WorkCursor(count: runCount)
         try cursor.run(workers: min(max(1, parallelism), runCount)) { _ in

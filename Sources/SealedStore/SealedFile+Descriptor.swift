@@ -88,7 +88,7 @@ extension SealedFile {
             if offset < firstWhole * c { try copyPart(offset / c) }
             let whole = firstWhole..<lastWhole
             try ChunkPipeline.open(whole, size: size, codec: codec, fileID: header.fileID, fd: fd,
-                                   parallelism: whole.count >= 4 ? store.options.parallelism : 1,
+                                   parallelism: whole.count >= 8 ? store.options.parallelism : 1,
                                    into: .buffer(base, startOffset: offset), observe: nil)
             if lastWhole * c < end { try copyPart(lastWhole) }
             return Int(end - offset)
