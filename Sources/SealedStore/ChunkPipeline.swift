@@ -50,6 +50,24 @@ public final class WorkCursor: @unchecked Sendable {
     }
 }
 
+/// Large buffers straight from mmap. Freeing a large malloc block moves glibc's
+/// dynamic mmap/trim thresholds, after which the server's per-RPC 1 MiB reply
+/// arrays were served from a heap top that was trimmed and regrown (faulted in
+/// again) on every PRead: 3x the CPU of a PRead in sealed-bench. The pipeline's
+/// buffers therefore never touch malloc.
+enum PageMemory {
+    static func allocate(_ bytes: Int) -> UnsafeMutableRawBufferPointer {
+        let length = (max(bytes, 1) + 4095) & ~4095
+        let p = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p, p != MAP_FAILED else { fatalError("out of memory: mmap of \(length) bytes failed (errno \(errno))") }
+        return UnsafeMutableRawBufferPointer(start: p, count: length)
+    }
+
+    static func release(_ buffer: UnsafeMutableRawBufferPointer) {
+        if let base = buffer.baseAddress { munmap(base, buffer.count) }
+    }
+}
+
 /// Page-aligned buffers for the pipeline's workers, kept between calls so that a commit or a scratch
 /// fill does not fault fresh pages in for every chunk it moves. Thread-safe. Buffers hold plaintext
 /// (never keys); the scratch files hold the same plaintext anyway.
@@ -70,7 +88,7 @@ public final class WorkBuffers: @unchecked Sendable {
             for (i, b) in free.enumerated() where b.count >= want && (pick == nil || b.count < free[pick!].count) { pick = i }
             return pick.map { free.remove(at: $0) }
         }) { return b }
-        return UnsafeMutableRawBufferPointer.allocate(byteCount: (want + 4095) & ~4095, alignment: 4096)
+        return PageMemory.allocate(want)
     }
 
     public func give(_ buffer: UnsafeMutableRawBufferPointer) {
@@ -79,7 +97,7 @@ public final class WorkBuffers: @unchecked Sendable {
             free.append(buffer)
             return true
         }
-        if !kept { buffer.deallocate() }
+        if !kept { PageMemory.release(buffer) }
     }
 
     func with<R>(_ bytes: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
@@ -121,7 +139,8 @@ enum ChunkPipeline {
     }
 
     struct Sealed {
-        /// `.memory` only: the slots, back to back in job order. The caller deallocates it.
+        /// `.memory` only: the slots, back to back in job order. The caller releases
+        /// it (`PageMemory.release`).
         var slots: UnsafeMutableRawBufferPointer?
         var slotOffsets: [Int]
         /// A `.descriptor` chunk read short (the source shrank during the commit).
@@ -158,12 +177,11 @@ enum ChunkPipeline {
         let runs = runs(jobs, maxRun: runLength(chunks: jobs.count, workers: max(1, parallelism)))
         var memory: UnsafeMutableRawBufferPointer? = nil
         if case .memory = destination {
-            memory = UnsafeMutableRawBufferPointer.allocate(byteCount: total, alignment: 4096)
+            memory = PageMemory.allocate(total)
         }
         let needsZeros = jobs.contains { if case .zeros = $0.source { return true }; return false }
-        let zeros = needsZeros ? UnsafeMutableRawBufferPointer.allocate(byteCount: layout.chunkSize, alignment: 4096) : nil
-        zeros?.initializeMemory(as: UInt8.self, repeating: 0)
-        defer { zeros?.deallocate() }
+        let zeros = needsZeros ? PageMemory.allocate(layout.chunkSize) : nil   // anonymous pages read as zeros
+        defer { zeros.map(PageMemory.release) }
         let cursor = WorkCursor(count: runs.count)
         let workers = min(max(1, parallelism), runs.count)
         do {
@@ -208,7 +226,7 @@ enum ChunkPipeline {
                 if sawShort { cursor.raiseFlag() }
             }
         } catch {
-            memory?.deallocate()
+            memory.map(PageMemory.release)
             throw error
         }
         return Sealed(slots: memory, slotOffsets: offsets, shortRead: cursor.isFlagged)

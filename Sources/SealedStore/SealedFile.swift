@@ -315,7 +315,7 @@ public final class SealedFile: @unchecked Sendable {
         // Step 1 for referenced chunks: sealed into memory for the journal.
         let journaled = try ChunkPipeline.seal(journaledJobs, codec: codec, source: source, parallelism: parallelism,
                                                into: .memory, observe: observe)
-        defer { journaled.slots?.deallocate() }
+        defer { journaled.slots.map(PageMemory.release) }
         let shortRead = direct.shortRead || journaled.shortRead
 
         var newSC = sidecar
@@ -431,7 +431,7 @@ public final class SealedFile: @unchecked Sendable {
         }
         let sealed = try ChunkPipeline.seal(all, codec: newCodec, source: source, parallelism: store.options.parallelism,
                                             into: .memory, observe: observe)
-        defer { sealed.slots?.deallocate() }
+        defer { sealed.slots.map(PageMemory.release) }
         let newSC = Sidecar(suite: header.suite, chunkSize: header.chunkSize, epoch: epoch, fileID: newID, committedSize: newSize,
                             generation: sidecar.generation + 1, encryptions: UInt64(all.count), previousFileID: header.fileID)
         let journal = Journal(movesToFreshID: true, fileID: header.fileID, newSidecar: newSC.serialize(keys: newKeys),
