@@ -119,7 +119,7 @@ final class ScratchFile {
             try differs.withUnsafeMutableBufferPointer { flags in
                 try digests.withUnsafeBufferPointer { old in
                     try cursor.run(workers: min(parallelism, runs)) { _ in
-                        let buffer = WorkBuffers.shared.take(chunkSize)
+                        let buffer = try WorkBuffers.shared.take(chunkSize)
                         defer { WorkBuffers.shared.give(buffer) }
                         while let r = cursor.take() {
                             for k in (r * runChunks)..<min(known, (r + 1) * runChunks) {

@@ -56,10 +56,11 @@ public final class WorkCursor: @unchecked Sendable {
 /// again) on every PRead: 3x the CPU of a PRead in sealed-bench. The pipeline's
 /// buffers therefore never touch malloc.
 enum PageMemory {
-    static func allocate(_ bytes: Int) -> UnsafeMutableRawBufferPointer {
+    /// Fails with ENOMEM (a commit of a huge rewrite can ask for a lot) rather than trapping.
+    static func allocate(_ bytes: Int) throws -> UnsafeMutableRawBufferPointer {
         let length = (max(bytes, 1) + 4095) & ~4095
         let p = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        guard let p, p != MAP_FAILED else { fatalError("out of memory: mmap of \(length) bytes failed (errno \(errno))") }
+        guard let p, p != MAP_FAILED else { throw SealedStoreError.io("mmap of \(length) bytes", errno) }
         return UnsafeMutableRawBufferPointer(start: p, count: length)
     }
 
@@ -79,7 +80,7 @@ public final class WorkBuffers: @unchecked Sendable {
     private let keepBytes = 8 << 20
 
     /// A buffer of at least `bytes` bytes (give it back with `give`).
-    public func take(_ bytes: Int) -> UnsafeMutableRawBufferPointer {
+    public func take(_ bytes: Int) throws -> UnsafeMutableRawBufferPointer {
         let want = max(bytes, 4096)
         if let b = lock.locked({ () -> UnsafeMutableRawBufferPointer? in
             // Best fit: a large buffer taken for a small request would make the
@@ -88,7 +89,7 @@ public final class WorkBuffers: @unchecked Sendable {
             for (i, b) in free.enumerated() where b.count >= want && (pick == nil || b.count < free[pick!].count) { pick = i }
             return pick.map { free.remove(at: $0) }
         }) { return b }
-        return PageMemory.allocate(want)
+        return try PageMemory.allocate(want)
     }
 
     public func give(_ buffer: UnsafeMutableRawBufferPointer) {
@@ -100,8 +101,8 @@ public final class WorkBuffers: @unchecked Sendable {
         if !kept { PageMemory.release(buffer) }
     }
 
-    func with<R>(_ bytes: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
-        let b = take(bytes)
+    func with<R>(_ bytes: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
+        let b = try take(bytes)
         defer { give(b) }
         return try body(UnsafeMutableRawBufferPointer(rebasing: b[0..<bytes]))
     }
@@ -175,20 +176,21 @@ enum ChunkPipeline {
         for j in jobs { offsets.append(total); total += j.length + layout.overhead }
         guard !jobs.isEmpty else { return Sealed(slots: nil, slotOffsets: [], shortRead: false) }
         let runs = runs(jobs, maxRun: runLength(chunks: jobs.count, workers: max(1, parallelism)))
+        let needsZeros = jobs.contains { if case .zeros = $0.source { return true }; return false }
+        let zeros = needsZeros ? try PageMemory.allocate(layout.chunkSize) : nil   // anonymous pages read as zeros
+        defer { zeros.map(PageMemory.release) }
         var memory: UnsafeMutableRawBufferPointer? = nil
         if case .memory = destination {
-            memory = PageMemory.allocate(total)
+            memory = try PageMemory.allocate(total)
         }
-        let needsZeros = jobs.contains { if case .zeros = $0.source { return true }; return false }
-        let zeros = needsZeros ? PageMemory.allocate(layout.chunkSize) : nil   // anonymous pages read as zeros
-        defer { zeros.map(PageMemory.release) }
         let cursor = WorkCursor(count: runs.count)
         let workers = min(max(1, parallelism), runs.count)
         do {
             try cursor.run(workers: workers) { _ in
-                let plain = WorkBuffers.shared.take(layout.chunkSize)
-                let runBuffer: UnsafeMutableRawBufferPointer? = memory == nil ? WorkBuffers.shared.take(runChunks * layout.slotSize) : nil
-                defer { WorkBuffers.shared.give(plain); if let runBuffer { WorkBuffers.shared.give(runBuffer) } }
+                let plain = try WorkBuffers.shared.take(layout.chunkSize)
+                defer { WorkBuffers.shared.give(plain) }
+                let runBuffer: UnsafeMutableRawBufferPointer? = memory == nil ? try WorkBuffers.shared.take(runChunks * layout.slotSize) : nil
+                defer { if let runBuffer { WorkBuffers.shared.give(runBuffer) } }
                 var sawShort = false
                 while let r = cursor.take() {
                     let run = runs[r]
@@ -255,13 +257,11 @@ enum ChunkPipeline {
         let runCount = Int((UInt64(range.count) + per - 1) / per)
         let cursor = WorkCursor(count: runCount)
         try cursor.run(workers: min(max(1, parallelism), runCount)) { _ in
-            let slots = WorkBuffers.shared.take(runChunks * layout.slotSize)
+            let slots = try WorkBuffers.shared.take(runChunks * layout.slotSize)
+            defer { WorkBuffers.shared.give(slots) }
             let plainRun: UnsafeMutableRawBufferPointer?
-            if case .buffer = sink { plainRun = nil } else { plainRun = WorkBuffers.shared.take(runChunks * layout.chunkSize) }
-            defer {
-                WorkBuffers.shared.give(slots)
-                if let plainRun { WorkBuffers.shared.give(plainRun) }
-            }
+            if case .buffer = sink { plainRun = nil } else { plainRun = try WorkBuffers.shared.take(runChunks * layout.chunkSize) }
+            defer { if let plainRun { WorkBuffers.shared.give(plainRun) } }
             while let r = cursor.take() {
                 let first = range.lowerBound + UInt64(r) * per
                 let last = min(range.upperBound, first + per)
