@@ -88,8 +88,8 @@ final class BenchClient {
         return (r.child.controlFD, r.newFD, fds.first)
     }
 
-    func pread(_ fd: FDID, count: UInt32) throws -> [UInt8] {
-        try call(.pRead, PReadReq(offset: 0, fd: fd, count: count), PReadResp.self).buf
+    func pread(_ fd: FDID, count: UInt32, at offset: UInt64 = 0) throws -> [UInt8] {
+        try call(.pRead, PReadReq(offset: offset, fd: fd, count: count), PReadResp.self).buf
     }
 
     func pwrite(_ fd: FDID, _ bytes: [UInt8]) throws {

@@ -38,6 +38,10 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
+func loadAverage() -> String {
+    (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+}
+
 func makeTemporaryDirectory(_ prefix: String) -> String {
     var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
     let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }!
@@ -52,98 +56,220 @@ func newStore(_ root: String) throws -> (SealedStore, KeyMaterial) {
 
 // MARK: 1 + 2: commit throughput and no-change Flush
 
+/// Raw libsodium AEAD over `count` chunks of `plain` into `slots` (seal) or back (open), on
+/// `threads` threads: the floor a commit or a scratch fill is measured against.
+struct RawAEAD {
+    let suite: CipherSuite
+    let chunk: Int
+    let count: Int
+    let plain: UnsafeMutableRawBufferPointer
+    let slots: UnsafeMutableRawBufferPointer
+    let out: UnsafeMutableRawBufferPointer
+    var key = [UInt8](repeating: 0, count: 32)
+
+    init(suite: CipherSuite, chunk: Int, plain: UnsafeMutableRawBufferPointer) {
+        self.suite = suite; self.chunk = chunk; self.plain = plain
+        count = plain.count / chunk
+        slots = .allocate(byteCount: count * (chunk + 40), alignment: 4096)
+        out = .allocate(byteCount: plain.count, alignment: 4096)
+        // Touch every page once so that no pass pays for first faults.
+        slots.initializeMemory(as: UInt8.self, repeating: 0)
+        out.initializeMemory(as: UInt8.self, repeating: 0)
+        randombytes_buf(&key, 32)
+    }
+
+    private var slotSize: Int { chunk + 40 }
+
+    func seconds(seal: Bool, threads: Int) -> Double {
+        let t0 = now()
+        let k = key
+        let body = { (w: Int) in
+            var i = w
+            var ad = [UInt8](repeating: 0, count: 40)
+            while i < count {
+                let p = (plain.baseAddress! + i * chunk).assumingMemoryBound(to: UInt8.self)
+                let s = (slots.baseAddress! + i * slotSize).assumingMemoryBound(to: UInt8.self)
+                let o = (out.baseAddress! + i * chunk).assumingMemoryBound(to: UInt8.self)
+                ad[32] = UInt8(truncatingIfNeeded: i)
+                var length: UInt64 = 0
+                if seal {
+                    randombytes_buf(s, 24)
+                    if suite == .aes256gcm {
+                        _ = crypto_aead_aes256gcm_encrypt(s + 24, &length, p, UInt64(chunk), ad, 40, nil, s, k)
+                    } else {
+                        _ = crypto_aead_xchacha20poly1305_ietf_encrypt(s + 24, &length, p, UInt64(chunk), ad, 40, nil, s, k)
+                    }
+                } else {
+                    let rc: Int32
+                    if suite == .aes256gcm {
+                        rc = crypto_aead_aes256gcm_decrypt(o, &length, nil, s + 24, UInt64(chunk + 16), ad, 40, s, k)
+                    } else {
+                        rc = crypto_aead_xchacha20poly1305_ietf_decrypt(o, &length, nil, s + 24, UInt64(chunk + 16), ad, 40, s, k)
+                    }
+                    precondition(rc == 0, "raw open failed")
+                }
+                i += threads
+            }
+        }
+        if threads == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: threads, execute: body) }
+        return now() - t0
+    }
+}
+
+func fmtRate(_ mib: Double, _ seconds: Double) -> String { String(format: "%6.0f MiB/s (%.3f s)", mib / seconds, seconds) }
+
+/// CPU seconds (user + system) of this process, all threads: the server runs in-process.
+func cpuSeconds() -> Double {
+    var u = rusage()
+    getrusage(Int32(RUSAGE_SELF.rawValue), &u)
+    return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+}
+
+/// Wall and CPU seconds of `body`.
+func timed(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) {
+    let w = now(), c = cpuSeconds()
+    try body()
+    return (now() - w, cpuSeconds() - c)
+}
+
+/// One provider (and its store, opened fresh: nothing cached) for the length of `body`.
+func withSession<R>(_ storePath: String, _ key: KeyMaterial, _ options: SealedProvider.Options,
+                    _ body: (BenchClient, FDID, SealedProvider) throws -> R) throws -> R {
+    let store = try SealedStore.open(at: storePath, key: key)
+    let provider = try SealedProvider(store: store, options: options, logger: logger)
+    let client = try BenchClient(server: Server(provider: provider))
+    defer { client.shutdown(); provider.shutdown() }
+    return try body(client, try client.mount(), provider)
+}
+
 func benchCommit() throws {
     let root = makeTemporaryDirectory("sealed-bench-commit")
     defer { try? FileManager.default.removeItem(atPath: root) }
-    let (store, _) = try newStore(root)
+    let (first, key) = try newStore(root)
+    let storePath = root + "/store"
+    let chunk = first.config.chunkSize
+    let suite = first.config.suite
+    first.close()
     var options = SealedProvider.Options()
     options.donateLimit = 1 << 40
     options.scratchLimit = 1 << 40
     options.commitInterval = 0
-    let provider = try SealedProvider(store: store, options: options, logger: logger)
-    let client = try BenchClient(server: Server(provider: provider))
-    defer { client.shutdown(); provider.shutdown() }
-    let rootFD = try client.mount()
+    var direct = options
+    direct.donateLimit = 1 << 20
     let size = sizeMiB << 20
-    let chunk = store.config.chunkSize
-    let suite = store.config.suite
+    let threads = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 4))
 
     // Incompressible data, written through the donated FD as the sentry would.
-    var block = [UInt8](repeating: 0, count: 1 << 20)
-    block.withUnsafeMutableBytes { randombytes_buf($0.baseAddress!, $0.count) }
-    var out = [UInt8](repeating: 0, count: chunk + 16)
-    var nonce = [UInt8](repeating: 0, count: 24)
-    var key = [UInt8](repeating: 0, count: 32)
-    randombytes_buf(&key, 32)
-    // Rounds interleave a commit and the raw AEAD pass, best of each (the machine is shared).
-    var bestCommit = Double.infinity, bestAEAD = Double.infinity
-    var kept: (control: FDID, open: FDID, donated: Int32?)? = nil
-    for round in 0..<rounds {
-        let created = try client.create(rootFD, "big\(round)")
-        guard let fd = created.donated else { throw BenchClient.Failure(description: "no donated FD") }
-        for i in 0..<(size >> 20) {
-            block[0] = UInt8(truncatingIfNeeded: i &+ round)
-            _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, off_t(i) << 20) }
-        }
-        let t0 = now()
-        try client.flush(created.open)
-        bestCommit = min(bestCommit, now() - t0)
-
-        // Raw AEAD of the same bytes, single-threaded, same suite and chunk size.
-        let t1 = now()
-        var offset = 0
-        while offset < size {
-            block.withUnsafeBytes { src in
-                let p = (src.baseAddress! + (offset & ((1 << 20) - 1))).assumingMemoryBound(to: UInt8.self)
-                randombytes_buf(&nonce, 24)
-                var outLength: UInt64 = 0
-                if suite == .aes256gcm {
-                    _ = crypto_aead_aes256gcm_encrypt(&out, &outLength, p, UInt64(chunk), nil, 0, nil, nonce, key)
-                } else {
-                    _ = crypto_aead_xchacha20poly1305_ietf_encrypt(&out, &outLength, p, UInt64(chunk), nil, 0, nil, nonce, key)
-                }
-            }
-            offset += chunk
-        }
-        bestAEAD = min(bestAEAD, now() - t1)
-        if round == rounds - 1 {
-            kept = created
-        } else {
-            Glibc.close(fd)
-            try client.close([created.open, created.control])
-            _ = try client.call(.unlinkAt, UnlinkAtReq(dirFD: rootFD, flags: 0, name: Array("big\(round)".utf8)), UnlinkAtResp.self)
-        }
+    let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
+    defer { plain.deallocate() }
+    randombytes_buf(plain.baseAddress!, size)
+    let raw = RawAEAD(suite: suite, chunk: chunk, plain: plain)
+    // Rounds interleave every measurement (the machine is shared); best of each.
+    var best: [String: Double] = [:]
+    var bestCPU: [String: Double] = [:]
+    func keep(_ name: String, _ t: (wall: Double, cpu: Double)) {
+        best[name] = min(best[name] ?? .infinity, t.wall)
+        bestCPU[name] = min(bestCPU[name] ?? .infinity, t.cpu)
     }
-    let created = kept!
-    let fd = created.donated!
-    defer { Glibc.close(fd) }
-    let commitSeconds = bestCommit, aeadSeconds = bestAEAD
+    for round in 0..<rounds {
+        let name = "big\(round)"
+        for i in 0..<(size >> 20) {
+            plain.storeBytes(of: UInt8(truncatingIfNeeded: i &+ round), toByteOffset: i << 20, as: UInt8.self)
+        }
+        try withSession(storePath, key, options) { client, rootFD, _ in
+            let created = try client.create(rootFD, name)
+            guard let fd = created.donated else { throw BenchClient.Failure(description: "no donated FD") }
+            defer { Glibc.close(fd) }
+            for i in 0..<(size >> 20) { _ = pwrite(fd, plain.baseAddress! + (i << 20), 1 << 20, off_t(i) << 20) }
+            keep("commit", try timed { try client.flush(created.open) })
+            try client.close([created.open, created.control])
+        }
+        keep("seal1", timed { _ = raw.seconds(seal: true, threads: 1) })
+        keep("sealN", timed { _ = raw.seconds(seal: true, threads: threads) })
+
+        // Decrypt on open: a fresh provider opens the committed file, which fills its
+        // scratch with the plaintext before the open returns.
+        try withSession(storePath, key, options) { client, rootFD, _ in
+            let node = try client.walk(rootFD, name)
+            var opened: (FDID, Int32?)? = nil
+            keep("open", try timed { opened = try client.open(node, flags: O_RDONLY) })
+            let (open, donated) = opened!
+            guard let donated else { throw BenchClient.Failure(description: "open: no donated FD") }
+            defer { Glibc.close(donated) }
+            var check = [UInt8](repeating: 0, count: 1 << 20)
+            for offset in [0, size / 2, size - (1 << 20)] {
+                _ = pread(donated, &check, 1 << 20, off_t(offset))
+                if memcmp(check, plain.baseAddress! + offset, 1 << 20) != 0 { throw BenchClient.Failure(description: "open: wrong plaintext") }
+            }
+            try client.close([open, node])
+        }
+        // The same file served through PRead RPCs (above --donate-limit), 1 MiB per RPC.
+        try withSession(storePath, key, direct) { client, rootFD, _ in
+            let node = try client.walk(rootFD, name)
+            let (open, donated) = try client.open(node, flags: O_RDONLY)
+            if let donated { Glibc.close(donated); throw BenchClient.Failure(description: "direct: got a donated FD") }
+            keep("rpcread", try timed {
+                var offset = 0
+                while offset < size {
+                    let got = try client.pread(open, count: 1 << 20, at: UInt64(offset))
+                    if got.count != 1 << 20 { throw BenchClient.Failure(description: "direct read: \(got.count)") }
+                    if offset == size / 2 && memcmp(got, plain.baseAddress! + offset, 1 << 20) != 0 { throw BenchClient.Failure(description: "direct read: wrong plaintext") }
+                    offset += 1 << 20
+                }
+            })
+            try client.close([open, node])
+        }
+        keep("open1", timed { _ = raw.seconds(seal: false, threads: 1) })
+        keep("openN", timed { _ = raw.seconds(seal: false, threads: threads) })
+    }
     let mib = Double(size) / 1_048_576
-    print(String(format: "commit of a fresh %d MiB file (one Flush)   %8.0f MiB/s  (%.3f s, best of %d)", sizeMiB, mib / commitSeconds, commitSeconds, rounds))
-    print(String(format: "raw %@ AEAD, 1 thread, %d-byte chunks %8.0f MiB/s  (%.3f s, best of %d)", suite.name, chunk, mib / aeadSeconds, aeadSeconds, rounds))
-    print(String(format: "ratio commit / raw AEAD                      %8.2fx  (goal >= 0.8x)", aeadSeconds / commitSeconds))
+    func row(_ label: String, _ key: String) {
+        print(label.padding(toLength: 50, withPad: " ", startingAt: 0) + fmtRate(mib, best[key]!)
+              + String(format: "   CPU %.3f s", bestCPU[key]!))
+    }
+    print("\(sizeMiB) MiB, \(suite.name), \(chunk)-byte chunks, best of \(rounds) interleaved rounds, \(threads) threads; load \(loadAverage())")
+    row("commit of a fresh file (one Flush)", "commit")
+    row("raw AEAD seal, 1 thread", "seal1")
+    row("raw AEAD seal, \(threads) threads", "sealN")
+    print(String(format: "ratio commit / raw seal: %.2fx (1 thread), %.2fx (%d threads)  (goal >= 0.8x); CPU time raw 1 thread / commit %.2fx",
+                 best["seal1"]! / best["commit"]!, best["sealN"]! / best["commit"]!, threads, bestCPU["seal1"]! / bestCPU["commit"]!))
+    row("open of the committed file, fresh provider", "open")
+    row("read by 1 MiB PRead RPCs, fresh provider", "rpcread")
+    row("raw AEAD open, 1 thread", "open1")
+    row("raw AEAD open, \(threads) threads", "openN")
+    print(String(format: "ratio open / raw open: %.2fx (1 thread), %.2fx (%d threads); PRead RPCs: %.2fx, %.2fx; CPU raw / open %.2fx, raw / RPCs %.2fx",
+                 best["open1"]! / best["open"]!, best["openN"]! / best["open"]!, threads,
+                 best["open1"]! / best["rpcread"]!, best["openN"]! / best["rpcread"]!,
+                 bestCPU["open1"]! / bestCPU["open"]!, bestCPU["open1"]! / bestCPU["rpcread"]!))
 
-    // One byte changed in the middle: the whole file is hashed, one chunk sealed.
-    block[0] = 0xFF
-    _ = block.withUnsafeBytes { pwrite(fd, $0.baseAddress!, 1, off_t(size / 2)) }
-    let t2 = now()
-    try client.flush(created.open)
-    print(String(format: "commit of 1 changed byte in %d MiB           %8.1f ms", sizeMiB, (now() - t2) * 1000))
+    try withSession(storePath, key, options) { client, rootFD, provider in
+        let node = try client.walk(rootFD, "big\(rounds - 1)")
+        let (open, donated) = try client.open(node, flags: O_RDWR)
+        guard let fd = donated else { throw BenchClient.Failure(description: "no donated FD") }
+        defer { Glibc.close(fd) }
+        // One byte changed in the middle: the whole file is hashed, one chunk sealed.
+        var flipped = ~plain.load(fromByteOffset: size / 2, as: UInt8.self)
+        _ = pwrite(fd, &flipped, 1, off_t(size / 2))
+        let t2 = now()
+        try client.flush(open)
+        print(String(format: "commit of 1 changed byte in %d MiB           %8.1f ms", sizeMiB, (now() - t2) * 1000))
 
-    // No-change Flush against a bare FStat RPC.
-    try client.flush(created.open)   // settles a record taken in the tick of a write
-    let before = provider.statistics
-    let n = 20_000
-    let t3 = now()
-    for _ in 0..<n { try client.flush(created.open) }
-    let flushMicros = (now() - t3) / Double(n) * 1e6
-    let t4 = now()
-    for _ in 0..<n { _ = try client.fstat(created.open) }
-    let fstatMicros = (now() - t4) / Double(n) * 1e6
-    let after = provider.statistics
-    print(String(format: "no-change Flush round trip                   %8.2f us  (FStat round trip %.2f us)", flushMicros, fstatMicros))
-    print("no-change Flushes answered by one fstat: \(after.unchangedChecks - before.unchangedChecks) of \(n); "
-          + "scans \(after.scans - before.scans), commits \(after.commits - before.commits)")
+        // No-change Flush against a bare FStat RPC.
+        try client.flush(open)   // settles a record taken in the tick of a write
+        let before = provider.statistics
+        let n = 20_000
+        let t3 = now()
+        for _ in 0..<n { try client.flush(open) }
+        let flushMicros = (now() - t3) / Double(n) * 1e6
+        let t4 = now()
+        for _ in 0..<n { _ = try client.fstat(open) }
+        let fstatMicros = (now() - t4) / Double(n) * 1e6
+        let after = provider.statistics
+        print(String(format: "no-change Flush round trip                   %8.2f us  (FStat round trip %.2f us)", flushMicros, fstatMicros))
+        print("no-change Flushes answered by one fstat: \(after.unchangedChecks - before.unchangedChecks) of \(n); "
+              + "scans \(after.scans - before.scans), commits \(after.commits - before.commits)")
+        try client.close([open, node])
+    }
 }
 
 // MARK: 3: metadata

@@ -64,21 +64,38 @@ final class DirectFile {
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64, _ sealed: SealedFile) throws -> Int {
         guard offset < logicalSize, buffer.count > 0 else { return 0 }
         let end = min(logicalSize, offset + UInt64(buffer.count))
-        var index = offset / c
+        var pos = offset
         var done = 0
-        while index * c < end {
+        while pos < end {
+            let index = pos / c
+            if dirty[index] == nil && pos < committedLimit {
+                // A run of clean committed chunks: decrypted by the store straight
+                // into the reply buffer (several chunks on several threads).
+                var k = index + 1
+                while k * c < end && dirty[k] == nil { k += 1 }
+                let runEnd = min(end, k * c, committedLimit)
+                let want = Int(runEnd - pos)
+                let got = try sealed.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done..<(done + want)]), at: pos)
+                if got < want {
+                    // Committed bytes end early (cannot happen while the invariant
+                    // holds): what is missing reads as zeros.
+                    UnsafeMutableRawBufferPointer(rebasing: buffer[(done + got)..<(done + want)]).initializeMemory(as: UInt8.self, repeating: 0)
+                }
+                done += want
+                pos = runEnd
+                continue
+            }
             let p = try current(index, sealed)
             let chunkStart = index * c
-            let lo = Int(max(offset, chunkStart) - chunkStart)
+            let lo = Int(pos - chunkStart)
             let hi = Int(min(end, chunkStart + UInt64(p.count)) - chunkStart)
-            if lo < hi {
-                p.withUnsafeBytes { src in
-                    UnsafeMutableRawBufferPointer(rebasing: buffer[done..<(done + hi - lo)])
-                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[lo..<hi]))
-                }
-                done += hi - lo
+            guard lo < hi else { break }
+            p.withUnsafeBytes { src in
+                UnsafeMutableRawBufferPointer(rebasing: buffer[done..<(done + hi - lo)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: src[lo..<hi]))
             }
-            index += 1
+            done += hi - lo
+            pos = chunkStart + UInt64(hi)
         }
         return done
     }

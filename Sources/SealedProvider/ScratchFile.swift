@@ -1,5 +1,4 @@
 import CLinux
-import Dispatch
 import Glibc
 import Lisafs
 import SealedStore
@@ -32,12 +31,17 @@ final class ScratchFile {
     /// The outcome of reading the scratch: what differs from the commit.
     struct Scan {
         var size: UInt64
-        var changes: [ChunkChange]
+        /// Chunks that differ from the commit, ascending: known chunks whose
+        /// digest changed, then every chunk past the committed ones.
+        var changed: [UInt64]
+        /// One per chunk of `size`: the scanned digests of known chunks. The
+        /// entries of changed chunks are filled in by the commit (`observe`)
+        /// from the bytes it actually seals.
         var digests: [ChangeDigest]
         var stat: stat
         var sampledAfterStat: Int64
         var hadShortRead: Bool
-        var isEmpty: Bool { changes.isEmpty }
+        var isEmpty: Bool { changed.isEmpty }
     }
 
     private init(fd: Int32, chunkSize: Int, digests: [ChangeDigest], committedSize: UInt64) {
@@ -54,20 +58,28 @@ final class ScratchFile {
                        ciphertextTimes: (atime: timespec, mtime: timespec)?, fineTimestamps: Bool) throws -> ScratchFile {
         let fd = try space.create()
         do {
-            let c = UInt64(sealed.chunkSize)
             var digests: [ChangeDigest] = []
+            // An empty (O_TRUNC) scratch differs from the commit until it is committed.
+            var size = sealed.committedSize
             if !empty {
-                let n = sealed.chunkCount
-                digests.reserveCapacity(Int(n))
-                try sealed.readChunks(0..<n) { index, plain in
-                    try Sys.writeFully(fd, plain, at: index * c)
-                    if let digester { digests.append(digester.digest(plain)) }
+                // Decrypted on several threads straight into the scratch; the change
+                // digests are taken in the same pass, while each chunk is hot.
+                let committed = sealed.committedSize
+                let count = Int((committed + UInt64(sealed.chunkSize) - 1) / UInt64(sealed.chunkSize))
+                if digester != nil { digests = [ChangeDigest](repeating: ChangeDigest(low: 0, high: 0), count: count) }
+                size = try digests.withUnsafeMutableBufferPointer { buffer in
+                    let out = buffer   // a copy of the pointer: the observer escapes
+                    return try sealed.decrypt(into: fd, observe: digester.map { d in
+                        { index, plain in if Int(index) < out.count { out[Int(index)] = d.digest(plain) } }
+                    })
                 }
+                // The inode's lock keeps commits out; a different size means a bug.
+                guard size == committed else { throw Errno.EIO }
             }
             if let times = ciphertextTimes {
                 try Sys.setTimes(fd, atime: times.atime, mtime: times.mtime)
             }
-            let scratch = ScratchFile(fd: fd, chunkSize: sealed.chunkSize, digests: digests, committedSize: sealed.committedSize)
+            let scratch = ScratchFile(fd: fd, chunkSize: sealed.chunkSize, digests: digests, committedSize: size)
             let st = try Sys.fstat(fd)
             scratch.filledCtime = st.st_ctim
             scratch.record(st, sampledAfterStat: clinux_coarse_realtime_ns(), fineTimestamps: fineTimestamps, shortRead: false)
@@ -86,103 +98,53 @@ final class ScratchFile {
             && st.st_ctim.tv_sec == recordedCtime.tv_sec && st.st_ctim.tv_nsec == recordedCtime.tv_nsec
     }
 
-    /// Reads the whole scratch, hashing each chunk (on up to `parallelism`
-    /// threads) and collecting the chunks whose digest differs from the commit.
-    /// Chunks past the committed ones are changes by definition: they are read
-    /// straight into the arrays handed to the store (no extra copy).
+    /// Finds the chunks that differ from the commit: every known chunk is read
+    /// (one chunk at a time into a reused buffer, on up to `parallelism`
+    /// threads) and hashed; chunks past the committed ones are changes by
+    /// definition and are not read here at all: the commit reads, hashes and
+    /// seals them in one pass.
     func scan(digester: ChangeDigester, parallelism: Int) throws -> Scan {
         let st = try Sys.fstat(fd)
         let sampled = clinux_coarse_realtime_ns()
         let size = UInt64(max(0, st.st_size))
         let c = UInt64(chunkSize)
         let count = Int((size + c - 1) / c)
-        var newDigests = [ChangeDigest](repeating: ChangeDigest(low: 0, high: 0), count: count)
-        var changes: [ChunkChange] = []
-        var shortRead = false
-        // Runs of up to 8 MiB: few system calls, bounded memory.
-        let runChunks = max(1, (8 << 20) / chunkSize)
         let known = min(count, digests.count)
-        func length(_ index: Int) -> Int { Int(min(c, size - UInt64(index) * c)) }
-
-        // Known chunks: read a run, hash it, copy out what differs.
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: runChunks * chunkSize, alignment: 64)
-        defer { buffer.deallocate() }
-        var first = 0
-        while first < known {
-            let last = min(known, first + runChunks)
-            let start = UInt64(first) * c
-            let bytes = Int(min(size, UInt64(last) * c) - start)
-            let window = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<bytes])
-            let got = try Sys.readFully(fd, window, at: start)
-            if got < bytes {
-                // Truncated under us: what is missing reads as zeros, and the
-                // record is marked racy so the next check scans again.
-                shortRead = true
-                UnsafeMutableRawBufferPointer(rebasing: window[got...]).initializeMemory(as: UInt8.self, repeating: 0)
-            }
-            let base = first
-            hash(count: last - first, parallelism: parallelism, into: &newDigests, at: base) { k in
-                let lo = k * self.chunkSize
-                return digester.digest(UnsafeRawBufferPointer(rebasing: window[lo..<min(bytes, lo + self.chunkSize)]))
-            }
-            for k in 0..<(last - first) where digests[base + k] != newDigests[base + k] {
-                let lo = k * chunkSize
-                changes.append(ChunkChange(index: UInt64(base + k), plaintext: Array(UnsafeRawBufferPointer(rebasing: window[lo..<min(bytes, lo + chunkSize)]))))
-            }
-            first = last
-        }
-
-        // New chunks: each read into its own array, then hashed.
-        first = known
-        while first < count {
-            let last = min(count, first + runChunks)
-            var batch: [[UInt8]] = []
-            batch.reserveCapacity(last - first)
-            for index in first..<last {
-                let want = length(index)
-                var got = 0
-                var failure: Error? = nil
-                let chunk = [UInt8](unsafeUninitializedCapacity: want) { raw, initialized in
-                    do {
-                        got = try Sys.readFully(fd, UnsafeMutableRawBufferPointer(raw), at: UInt64(index) * c)
-                    } catch {
-                        failure = error
+        var newDigests = [ChangeDigest](repeating: ChangeDigest(low: 0, high: 0), count: count)
+        var differs = [Bool](repeating: false, count: known)
+        let runChunks = 16
+        let runs = (known + runChunks - 1) / runChunks
+        let cursor = WorkCursor(count: runs)
+        try newDigests.withUnsafeMutableBufferPointer { out in
+            try differs.withUnsafeMutableBufferPointer { flags in
+                try digests.withUnsafeBufferPointer { old in
+                    try cursor.run(workers: min(parallelism, runs)) { _ in
+                        let buffer = try WorkBuffers.shared.take(chunkSize)
+                        defer { WorkBuffers.shared.give(buffer) }
+                        while let r = cursor.take() {
+                            for k in (r * runChunks)..<min(known, (r + 1) * runChunks) {
+                                let want = Int(min(c, size - UInt64(k) * c))
+                                let window = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want])
+                                let got = try Sys.readFully(fd, window, at: UInt64(k) * c)
+                                if got < want {
+                                    // Truncated under us: what is missing reads as zeros,
+                                    // and the record is marked racy so the next check scans again.
+                                    cursor.raiseFlag()
+                                    UnsafeMutableRawBufferPointer(rebasing: window[got...]).initializeMemory(as: UInt8.self, repeating: 0)
+                                }
+                                out[k] = digester.digest(UnsafeRawBufferPointer(window))
+                                flags[k] = out[k] != old[k]
+                            }
+                        }
                     }
-                    if got < want {
-                        UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(raw)[got...]).initializeMemory(as: UInt8.self, repeating: 0)
-                    }
-                    initialized = want
                 }
-                if let failure { throw failure }
-                if got < want { shortRead = true }
-                batch.append(chunk)
-            }
-            let base = first
-            let chunks = batch   // read concurrently, never mutated
-            hash(count: chunks.count, parallelism: parallelism, into: &newDigests, at: base) { k in
-                chunks[k].withUnsafeBytes { digester.digest($0) }
-            }
-            for (k, chunk) in batch.enumerated() { changes.append(ChunkChange(index: UInt64(base + k), plaintext: chunk)) }
-            first = last
-        }
-        return Scan(size: size, changes: changes, digests: newDigests, stat: st, sampledAfterStat: sampled, hadShortRead: shortRead)
-    }
-
-    /// Digests of `count` chunks into `out[base...]`, on up to `parallelism` threads.
-    private func hash(count: Int, parallelism: Int, into out: inout [ChangeDigest], at base: Int,
-                      _ digestOf: (Int) -> ChangeDigest) {
-        out.withUnsafeMutableBufferPointer { buffer in
-            let target = buffer
-            let workers = min(parallelism, count)
-            if workers > 1 {
-                DispatchQueue.concurrentPerform(iterations: workers) { w in
-                    var k = w
-                    while k < count { target[base + k] = digestOf(k); k += workers }
-                }
-            } else {
-                for k in 0..<count { target[base + k] = digestOf(k) }
             }
         }
+        var changed: [UInt64] = []
+        for k in 0..<known where differs[k] { changed.append(UInt64(k)) }
+        if count > known { changed.append(contentsOf: (UInt64(known)..<UInt64(count))) }
+        return Scan(size: size, changed: changed, digests: newDigests, stat: st, sampledAfterStat: sampled,
+                    hadShortRead: cursor.isFlagged)
     }
 
     /// The scan's content is now the committed content.

@@ -57,7 +57,7 @@ extension SealedInode {
                 return
             }
             guard let digester else { return }
-            let scan = try s.scan(digester: digester, parallelism: context.parallelism)
+            var scan = try s.scan(digester: digester, parallelism: context.parallelism)
             context.statistics.update { $0.scans += 1 }
             updateAccountingLocked(Int64(scan.size))
             if scan.isEmpty && scan.size == s.committedSize {
@@ -66,7 +66,7 @@ extension SealedInode {
                 try syncIfNeededLocked(request)
                 return
             }
-            try sealLocked(scan.changes, newSize: scan.size, durable: request.durable)
+            try sealScratchLocked(s, &scan, digester: digester, durable: request.durable)
             s.accept(scan, fineTimestamps: context.scratch.hasFineTimestamps)
         case .direct(let d):
             guard d.isDirty else {
@@ -98,6 +98,30 @@ extension SealedInode {
         hasUnsyncedCommits = !durable
         context.sizes.remove(key)
         return true
+    }
+
+    /// Seals the scan's changed chunks straight from the scratch (the store
+    /// reads, hashes and encrypts each chunk in one pass); the digests of what
+    /// was sealed replace the scan's. Nothing happens once the file's last link
+    /// is gone.
+    private func sealScratchLocked(_ s: ScratchFile, _ scan: inout ScratchFile.Scan, digester: ChangeDigester, durable: Bool) throws {
+        let links = try Sys.fstat(pathFD).st_nlink
+        if isUnlinked || links == 0 {
+            isUnlinked = true
+            return
+        }
+        let file = try sealedLocked()
+        logger.debug("sealed: commit inode \(key.inode): \(scan.changed.count) chunks, size \(file.committedSize) -> \(scan.size)")
+        let report = try scan.digests.withUnsafeMutableBufferPointer { buffer in
+            let out = buffer   // a copy of the pointer: the observer escapes
+            return try file.commit(fromDescriptor: s.fd, chunks: scan.changed, newSize: scan.size, durable: durable) { index, plain in
+                if Int(index) < out.count { out[Int(index)] = digester.digest(plain) }
+            }
+        }
+        if report.shortRead { scan.hadShortRead = true }
+        context.statistics.update { $0.commits += 1; $0.chunksCommitted += scan.changed.count }
+        hasUnsyncedCommits = !durable
+        context.sizes.remove(key)
     }
 
     /// FSync with nothing new to seal still owes durability to earlier commits

@@ -21,13 +21,13 @@ public final class SealedFile: @unchecked Sendable {
     /// Strong: a file keeps its store alive (the store drops its files on close()).
     let store: SealedStore
     let inode: InodeKey
-    private let lock = ReadWriteLock()
-    private var fd: Int32
-    private var header: FileHeader
-    private var keys: FileKeys
-    private var codec: ChunkCodec
-    private var sidecar: Sidecar
-    private var valid = true
+    let lock = ReadWriteLock()
+    var fd: Int32
+    var header: FileHeader
+    var keys: FileKeys
+    var codec: ChunkCodec
+    var sidecar: Sidecar
+    var valid = true
     /// Created by `createPendingFile` and not yet linked under data/ (import's bulk path).
     var isPendingCreate = false
     /// The file's last name is gone; its metadata goes at its last close (§7.1).
@@ -103,7 +103,7 @@ public final class SealedFile: @unchecked Sendable {
         }
     }
 
-    private func checkValid() throws { if !valid { throw SealedStoreError.closed } }
+    func checkValid() throws { if !valid { throw SealedStoreError.closed } }
 
     // MARK: Reading
 
@@ -166,7 +166,7 @@ public final class SealedFile: @unchecked Sendable {
         return ChunkDigest(bytes: Sodium.keyedHash(key: key, plaintext, outputLength: 16))
     }
 
-    private func readChunkLocked(_ index: UInt64) throws -> [UInt8] {
+    func readChunkLocked(_ index: UInt64) throws -> [UInt8] {
         guard index < codec.layout.chunkCount(size: sidecar.committedSize) else { return [] }
         return try readRunLocked(index..<(index + 1))[0]
     }
@@ -244,52 +244,79 @@ public final class SealedFile: @unchecked Sendable {
 
     private func commitLocked(_ changes: [ChunkChange], newSize: UInt64, durable: Bool) throws {
         let layout = codec.layout
-        let oldSize = sidecar.committedSize
-        if changes.isEmpty && newSize == oldSize {
-            // Nothing changed (a Flush or FSync of a clean file): no new generation.
-            if durable { try dataSyncFD(fd, what: "data file") }
-            return
-        }
-        let oldN = layout.chunkCount(size: oldSize), newN = layout.chunkCount(size: newSize)
-        var plain: [UInt64: [UInt8]] = [:]
+        let newN = layout.chunkCount(size: newSize)
+        var jobs: [SealJob] = []
+        jobs.reserveCapacity(changes.count)
         for ch in changes {
             guard ch.index < newN else { throw SealedStoreError.invalidArgument("chunk \(ch.index) is beyond the new size \(newSize)") }
             guard ch.plaintext.count == layout.plaintextLength(index: ch.index, size: newSize) else {
                 throw SealedStoreError.invalidArgument("chunk \(ch.index) must be \(layout.plaintextLength(index: ch.index, size: newSize)) bytes, got \(ch.plaintext.count)")
             }
-            guard plain.updateValue(ch.plaintext, forKey: ch.index) == nil else {
-                throw SealedStoreError.invalidArgument("chunk \(ch.index) given twice")
-            }
+            jobs.append(SealJob(index: ch.index, length: ch.plaintext.count, source: .bytes(ch.plaintext)))
+        }
+        jobs.sort { $0.index < $1.index }
+        for k in jobs.indices.dropFirst() where jobs[k].index == jobs[k - 1].index {
+            throw SealedStoreError.invalidArgument("chunk \(jobs[k].index) given twice")
+        }
+        _ = try commitPlannedLocked(jobs, newSize: newSize, durable: durable, source: -1, observe: nil)
+    }
+
+    /// The commit protocol (Keys/README.md §7) for `given` (sorted, distinct, validated) chunks.
+    /// Chunks whose length changes at the old or new end are added here if not given (from their
+    /// committed plaintext), new chunks not given as zeros. `.descriptor` sources read from
+    /// `source`. Returns whether such a read came back short.
+    func commitPlannedLocked(_ given: [SealJob], newSize: UInt64, durable: Bool, source: Int32,
+                             observe: ChunkObserver?) throws -> Bool {
+        let layout = codec.layout
+        let oldSize = sidecar.committedSize
+        if given.isEmpty && newSize == oldSize {
+            // Nothing changed (a Flush or FSync of a clean file): no new generation.
+            if durable { try dataSyncFD(fd, what: "data file") }
+            return false
+        }
+        let oldN = layout.chunkCount(size: oldSize), newN = layout.chunkCount(size: newSize)
+        var jobs = given
+        func isGiven(_ index: UInt64) -> Bool {
+            var lo = 0, hi = given.count
+            while lo < hi { let m = (lo + hi) / 2; if given[m].index < index { lo = m + 1 } else { hi = m } }
+            return lo < given.count && given[lo].index == index
         }
         // Chunks whose length changes at the old end (growth) or the new end (shrink).
         for b in [oldN > 0 && newSize > oldSize ? oldN - 1 : nil, newN > 0 && newSize < oldSize ? newN - 1 : nil].compactMap({ $0 })
-        where plain[b] == nil && layout.plaintextLength(index: b, size: oldSize) != layout.plaintextLength(index: b, size: newSize) {
+        where !isGiven(b) && layout.plaintextLength(index: b, size: oldSize) != layout.plaintextLength(index: b, size: newSize) {
             var p = try readChunkLocked(b)
             let want = layout.plaintextLength(index: b, size: newSize)
             if p.count > want { p.removeLast(p.count - want) } else { p += [UInt8](repeating: 0, count: want - p.count) }
-            plain[b] = p
+            jobs.append(SealJob(index: b, length: want, source: .bytes(p)))
         }
         // New chunks not given read as zeros.
         if newN > oldN {
-            for k in oldN..<newN where plain[k] == nil {
-                plain[k] = [UInt8](repeating: 0, count: layout.plaintextLength(index: k, size: newSize))
+            for k in oldN..<newN where !isGiven(k) {   // never a boundary chunk: those are < oldN
+                jobs.append(SealJob(index: k, length: layout.plaintextLength(index: k, size: newSize), source: .zeros))
             }
         }
-        let count = UInt64(plain.count)
+        if jobs.count > given.count { jobs.sort { $0.index < $1.index } }
+        let count = UInt64(jobs.count)
         if header.suite == .aes256gcm && sidecar.encryptions + count > store.options.rekeyThreshold {
-            try moveToFreshID(plain, newSize: newSize, durable: durable)
-            return
+            return try moveToFreshID(jobs, newSize: newSize, durable: durable, source: source, observe: observe)
         }
         let syncs = store.options.orderingSyncs || durable
-        let sealed = seal(plain, codec: codec)
-        let direct = sealed.filter { $0.first >= oldN }
-        let journaled = sealed.filter { $0.first < oldN }
+        let firstJournaled = jobs.firstIndex { $0.index >= oldN } ?? jobs.count
+        let journaledJobs = Array(jobs[..<firstJournaled])
+        let directJobs = Array(jobs[firstJournaled...])
         let fileLength = try fileSize(fd: fd)
+        let parallelism = store.options.parallelism
 
-        // Step 2: unreferenced chunks in place.
-        for run in direct { try writeAll(fd: fd, run.bytes, offset: layout.slotOffset(run.first), what: "write chunks") }
-        if syncs && !direct.isEmpty { try dataSyncFD(fd, what: "data file") }
+        // Steps 1–2: unreferenced chunks are sealed and written in place, run by run.
+        let direct = try ChunkPipeline.seal(directJobs, codec: codec, source: source, parallelism: parallelism,
+                                            into: .file(fd), observe: observe)
+        if syncs && !directJobs.isEmpty { try dataSyncFD(fd, what: "data file") }
         try TestHooks.step(.directWritten)
+        // Step 1 for referenced chunks: sealed into memory for the journal.
+        let journaled = try ChunkPipeline.seal(journaledJobs, codec: codec, source: source, parallelism: parallelism,
+                                               into: .memory, observe: observe)
+        defer { journaled.slots.map(PageMemory.release) }
+        let shortRead = direct.shortRead || journaled.shortRead
 
         var newSC = sidecar
         newSC.committedSize = newSize
@@ -297,18 +324,17 @@ public final class SealedFile: @unchecked Sendable {
         newSC.encryptions += count
         newSC.previousFileID = .zero
         let newSCBytes = newSC.serialize(keys: keys)
-        if journaled.isEmpty {
+        if journaledJobs.isEmpty {
             // Step 5 is the commit point.
             try store.layout.writeSidecar(header.fileID, newSCBytes, sync: syncs, syncDirectory: durable)
             sidecar = newSC
             try TestHooks.step(.sidecarWritten)
-            if durable && direct.isEmpty { try dataSyncFD(fd, what: "data file") }
-            sidecar = newSC
+            if durable && directJobs.isEmpty { try dataSyncFD(fd, what: "data file") }
             if fileLength > layout.fileLength(size: newSize) { try FileState.trim(fd: fd, to: layout.fileLength(size: newSize)) }
-            return
+            return shortRead
         }
         let journal = Journal(movesToFreshID: false, fileID: header.fileID, newSidecar: newSCBytes,
-                              newHeader: header.serialize(keys: keys), entries: journaled.flatMap { $0.slots(layout: layout, size: newSize) })
+                              newHeader: header.serialize(keys: keys), entries: entries(journaledJobs, journaled))
         try writeJournal(journal, sync: syncs, syncDirectory: durable)
         sidecar = newSC   // committed: from here on, failures are repaired by replay
         do {
@@ -317,6 +343,17 @@ public final class SealedFile: @unchecked Sendable {
         } catch {
             valid = false   // the journal stays; the next open replays it
             throw error
+        }
+        return shortRead
+    }
+
+    /// Journal entries from slots sealed into memory.
+    private func entries(_ jobs: [SealJob], _ sealed: ChunkPipeline.Sealed) -> [(index: UInt64, slot: [UInt8])] {
+        guard let slots = sealed.slots else { return [] }
+        let overhead = codec.layout.overhead
+        return jobs.indices.map { j in
+            let o = sealed.slotOffsets[j]
+            return (jobs[j].index, Array(UnsafeRawBufferPointer(rebasing: slots[o..<(o + jobs[j].length + overhead)])))
         }
     }
 
@@ -330,17 +367,16 @@ public final class SealedFile: @unchecked Sendable {
             let layout = codec.layout
             let first = layout.chunkCount(size: sidecar.committedSize)
             guard sidecar.committedSize % UInt64(layout.chunkSize) == 0 else { throw SealedStoreError.invalidArgument("bulk append after a partial chunk") }
-            var plain: [UInt64: [UInt8]] = [:]
+            var jobs: [SealJob] = []
+            jobs.reserveCapacity(changes.count)
             for (k, ch) in changes.enumerated() {
                 guard ch.index == first + UInt64(k), ch.plaintext.count == layout.plaintextLength(index: ch.index, size: newSize) else {
                     throw SealedStoreError.invalidArgument("bulk append: bad chunk \(ch.index)")
                 }
-                plain[ch.index] = ch.plaintext
+                jobs.append(SealJob(index: ch.index, length: ch.plaintext.count, source: .bytes(ch.plaintext)))
             }
             guard layout.chunkCount(size: newSize) == first + UInt64(changes.count) else { throw SealedStoreError.invalidArgument("bulk append: size") }
-            for run in seal(plain, codec: codec) {
-                try writeAll(fd: fd, run.bytes, offset: layout.slotOffset(run.first), what: "write chunks")
-            }
+            _ = try ChunkPipeline.seal(jobs, codec: codec, source: -1, parallelism: store.options.parallelism, into: .file(fd), observe: nil)
             sidecar.committedSize = newSize
             sidecar.encryptions += UInt64(changes.count)
         }
@@ -374,8 +410,10 @@ public final class SealedFile: @unchecked Sendable {
         try replaceFileAt(dir, name, journal.serialize(keys: keys), syncFile: sync, syncDirectory: syncDirectory)
     }
 
-    /// Re-encrypts the whole file under a fresh file ID and the newest epoch (§5.3).
-    private func moveToFreshID(_ changed: [UInt64: [UInt8]], newSize: UInt64, durable: Bool) throws {
+    /// Re-encrypts the whole file under a fresh file ID and the newest epoch (§5.3): `changed`
+    /// (sorted) as given, every other chunk from its committed plaintext.
+    private func moveToFreshID(_ changed: [SealJob], newSize: UInt64, durable: Bool, source: Int32,
+                               observe: ChunkObserver?) throws -> Bool {
         let layout = codec.layout
         let epoch = store.keyring.currentEpoch
         guard let master = store.keyring.masterKey(epoch: epoch) else { throw SealedStoreError.internal("no master key") }
@@ -383,14 +421,21 @@ public final class SealedFile: @unchecked Sendable {
         let newKeys = FileKeys(master: master, epoch: epoch, fileID: newID)
         let newHeader = FileHeader(suite: header.suite, chunkSize: header.chunkSize, epoch: epoch, fileID: newID)
         let newCodec = ChunkCodec(layout: layout, keys: newKeys, headerFields: newHeader.fields)
-        var all: [UInt64: [UInt8]] = [:]
         let newN = layout.chunkCount(size: newSize)
-        for k in 0..<newN { all[k] = try changed[k] ?? readChunkLocked(k) }
-        let sealed = seal(all, codec: newCodec)
+        var all: [SealJob] = []
+        all.reserveCapacity(Int(newN))
+        var g = 0
+        for k in 0..<newN {
+            if g < changed.count && changed[g].index == k { all.append(changed[g]); g += 1; continue }
+            all.append(SealJob(index: k, length: layout.plaintextLength(index: k, size: newSize), source: .bytes(try readChunkLocked(k))))
+        }
+        let sealed = try ChunkPipeline.seal(all, codec: newCodec, source: source, parallelism: store.options.parallelism,
+                                            into: .memory, observe: observe)
+        defer { sealed.slots.map(PageMemory.release) }
         let newSC = Sidecar(suite: header.suite, chunkSize: header.chunkSize, epoch: epoch, fileID: newID, committedSize: newSize,
                             generation: sidecar.generation + 1, encryptions: UInt64(all.count), previousFileID: header.fileID)
         let journal = Journal(movesToFreshID: true, fileID: header.fileID, newSidecar: newSC.serialize(keys: newKeys),
-                              newHeader: newHeader.serialize(keys: newKeys), entries: sealed.flatMap { $0.slots(layout: layout, size: newSize) })
+                              newHeader: newHeader.serialize(keys: newKeys), entries: entries(all, sealed))
         let syncs = store.options.orderingSyncs || durable
         if pendingRemoval {
             // The new sidecar must be found by recovery too if the process dies before the last close.
@@ -398,9 +443,7 @@ public final class SealedFile: @unchecked Sendable {
             goneIDs.insert(newID)
         }
         try writeJournal(journal, sync: syncs, syncDirectory: durable)
-        let oldID = header.fileID
         header = newHeader; keys = newKeys; codec = newCodec; sidecar = newSC
-        _ = oldID
         do {
             try TestHooks.step(.journalWritten)
             try FileState.applyJournal(store: store, fd: fd, journal: journal, layout: layout, newSC: newSC, sync: syncs, syncDirectory: durable)
@@ -408,65 +451,6 @@ public final class SealedFile: @unchecked Sendable {
             valid = false
             throw error
         }
-    }
-
-    /// Encrypts chunks into contiguous runs of consecutive indices, in parallel when it pays.
-    private func seal(_ plain: [UInt64: [UInt8]], codec: ChunkCodec) -> [SealedRun] {
-        let layout = codec.layout
-        let indices = plain.keys.sorted()
-        var runs: [SealedRun] = []
-        var i = 0
-        while i < indices.count {
-            var j = i + 1
-            while j < indices.count && indices[j] == indices[j - 1] + 1 && j - i < 256 { j += 1 }
-            let slice = Array(indices[i..<j])
-            let lengths = slice.map { plain[$0]!.count + layout.overhead }
-            runs.append(SealedRun(first: slice[0], lengths: lengths, bytes: []))
-            i = j
-        }
-        // Flatten to jobs (run, position, offset) and encrypt them on up to `parallelism` threads.
-        var jobs: [(run: Int, index: UInt64, offset: Int, length: Int)] = []
-        for (r, run) in runs.enumerated() {
-            var off = 0
-            for (k, l) in run.lengths.enumerated() { jobs.append((r, run.first + UInt64(k), off, l)); off += l }
-        }
-        let buffers = runs.map { run -> UnsafeMutableRawBufferPointer in
-            let total = run.lengths.reduce(0, +)
-            let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 16)
-            return UnsafeMutableRawBufferPointer(rebasing: p[0..<total])
-        }
-        defer { for b in buffers { b.baseAddress.map { UnsafeMutableRawPointer($0).deallocate() } } }
-        let doJob = { (j: Int) in
-            let job = jobs[j]
-            plain[job.index]!.withUnsafeBytes { p in
-                codec.seal(index: job.index, plaintext: p,
-                           into: UnsafeMutableRawBufferPointer(rebasing: buffers[job.run][job.offset..<(job.offset + job.length)]))
-            }
-        }
-        let workers = min(store.options.parallelism, jobs.count)
-        if workers > 1 && jobs.count >= 4 {
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                var j = w
-                while j < jobs.count { doJob(j); j += workers }
-            }
-        } else {
-            for j in 0..<jobs.count { doJob(j) }
-        }
-        for r in 0..<runs.count { runs[r].bytes = Array(buffers[r]) }
-        return runs
-    }
-}
-
-/// Consecutive sealed chunk slots, ready to be written with one pwrite.
-struct SealedRun {
-    var first: UInt64
-    var lengths: [Int]
-    var bytes: [UInt8]
-
-    func slots(layout: ChunkLayout, size: UInt64) -> [(index: UInt64, slot: [UInt8])] {
-        var out: [(UInt64, [UInt8])] = []
-        var off = 0
-        for (k, l) in lengths.enumerated() { out.append((first + UInt64(k), Array(bytes[off..<(off + l)]))); off += l }
-        return out
+        return sealed.shortRead
     }
 }
