@@ -22,6 +22,12 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]
         ),
+        // xxHash: the in-memory change-detection digest of SealedProvider.
+        .systemLibrary(
+            name: "CXXHash",
+            pkgConfig: "libxxhash",
+            providers: [.apt(["libxxhash-dev"])]
+        ),
         // Thin C shims for Linux calls Swift cannot make directly.
         .target(name: "CLinux"),
         // lisafs wire format, communicators, server, FD table, node tree, Provider protocol. No crypto.
@@ -46,7 +52,7 @@ let package = Package(
         // Serves data/ of a sealed store: plaintext scratch files donated to the client, sealed on commit.
         .target(
             name: "SealedProvider",
-            dependencies: ["Lisafs", "SealedStore", "CLinux", "CSodium", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Lisafs", "SealedStore", "CLinux", "CSodium", "CXXHash", .product(name: "Logging", package: "swift-log")]
         ),
         // `swift run -c release sealed-bench`: the SealedProvider figures of BENCHMARKS.md.
         .executableTarget(
