@@ -21,7 +21,7 @@ import Foundation
 ///
 /// Memory: the file's ciphertext plus its journal (≈ 2 × the file). A file whose journal would
 /// exceed what recovery reads back (2 GiB) is refused rather than written unrecoverably.
-struct FileMover {
+struct JournaledMover {
     let store: SealedStore
     let targetEpoch: UInt32
     let targetMaster: SecretBytes
@@ -59,9 +59,9 @@ struct FileMover {
         let lastSlot = n == 0 ? 0 : UInt64(layout.overhead + layout.plaintextLength(index: n - 1, size: size))
         let (entriesLength, overflow) = n == 0 ? (0, false) : (n - 1).multipliedReportingOverflow(by: fullEntry)
         let journalLength64 = UInt64(Journal.fixedLength) + entriesLength + (n == 0 ? 0 : 12 + lastSlot) + 32
-        guard !overflow, journalLength64 <= FileMover.maxJournalLength else {
+        guard !overflow, journalLength64 <= JournaledMover.maxJournalLength else {
             throw SealedStoreError.invalidArgument("file of \(size) bytes is too large to move atomically "
-                                                   + "(its journal would exceed \(FileMover.maxJournalLength) bytes)")
+                                                   + "(its journal would exceed \(JournaledMover.maxJournalLength) bytes)")
         }
         let journalLength = Int(journalLength64)
         let chunks = Int(n)
@@ -168,7 +168,7 @@ struct FileMover {
         defer { firstBad.deallocate() }
         var batch = 0
         while batch < chunks {
-            let end = min(chunks, batch + FileMover.batchChunks)
+            let end = min(chunks, batch + JournaledMover.batchChunks)
             let lower = batch
             firstBad.initialize(repeating: Int.max)
             let work = { (w: Int) in
@@ -318,7 +318,7 @@ struct SendableBytes: @unchecked Sendable {
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 }
 
-/// A move built in memory, between `FileMover.prepare` and `cleanup`. Owns the file's FD.
+/// A move built in memory, between `JournaledMover.prepare` and `cleanup`. Owns the file's FD.
 final class PreparedMove {
     let fd: Int32
     let oldID: FileID
