@@ -135,15 +135,16 @@ final class RotationRun: @unchecked Sendable {
             let directory = try worker.directories.fd(for: entry.components.dropLast())
             fd = openAt(directory, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
             guard fd >= 0 else { throw SealedStoreError.io("open \(entry.path)", errno) }
+            // Before any read: the times to give the moved file are those the sandbox last saw.
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw SealedStoreError.io("fstat \(entry.path)", errno) }
             // A rerun skips files an earlier run moved from the header alone (§10.2: the new
             // header only ever appears complete, with its chunks and sidecar, under the name).
             let first = try readBytes(fd: fd, count: FileHeader.length, offset: 0, what: "read header")
             if let h = FileHeader.parseFields(first), h.epoch == replacing.targetEpoch { return settleCurrent(entry) }
             let state = try FileState.load(store: store, fd: fd)
             if state.header.epoch == replacing.targetEpoch { return settleCurrent(entry) }
-            var st = stat()
-            guard fstat(fd, &st) == 0 else { throw SealedStoreError.io("fstat \(entry.path)", errno) }
-            if st.st_nlink == 1 {
+            if st.st_nlink == 1 && !options.journaledOnly {
                 let threads = max(1, options.jobs)
                 if let m = try replacing.stage(fd: fd, state: state, stat: st, directory: directory, name: name,
                                                buffers: worker.buffers(for: state.layout, threads: threads)) {
@@ -153,7 +154,7 @@ final class RotationRun: @unchecked Sendable {
             }
             let owned = fd
             fd = -1
-            try moveJournaled(entry, fd: owned, worker)
+            try moveJournaled(entry, fd: owned, stat: st, worker)
         } catch {
             fail(entry, error)
         }
@@ -168,7 +169,8 @@ final class RotationRun: @unchecked Sendable {
 
     /// The §7 move through a journal, for a file a rename cannot replace; alone, each step
     /// durable before the next when `options.syncs`. Takes ownership of `fd`.
-    private func moveJournaled(_ entry: DataFileList.Entry, fd: Int32, _ worker: Worker) throws {
+    private func moveJournaled(_ entry: DataFileList.Entry, fd: Int32, stat st: stat, _ worker: Worker) throws {
+        // Its chunks are rewritten in place: the file's times are put back afterwards.
         let granted = budget.acquire(Int(clamping: entry.size.multipliedReportingOverflow(by: 2).partialValue))
         defer { budget.release(granted); worker.journalBuffers.release() }
         let prepared: JournaledMover.Prepared
@@ -186,6 +188,8 @@ final class RotationRun: @unchecked Sendable {
             }
         }
         try? journaled.cleanup(m)
+        var t = times(of: st)
+        _ = futimens(m.fd, &t)
         lock.locked { moved += 1; journaledMoves += 1; bytesMoved += m.size }
         shared.advance(bytes: entry.size)
     }

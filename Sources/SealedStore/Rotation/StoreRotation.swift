@@ -19,6 +19,8 @@ public struct RotationOptions: Sendable {
     /// streamed through a few MiB per worker).
     public var batchFiles = 256
     public var batchBytes: UInt64 = 64 << 20
+    /// Tests: move every file through a journal, as rotations before the replacing move did.
+    var journaledOnly = false
     public init() {}
 }
 
