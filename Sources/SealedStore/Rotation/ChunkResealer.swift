@@ -52,14 +52,13 @@ final class ResealBuffers {
 
 enum ChunkResealer {
     /// Re-encrypts chunks `first ..< first + count` of a file of plaintext `size`: the old slots
-    /// are at the start of `buffers.input`, the new ones go to `buffers.output` after the header
-    /// room. Runs on up to `buffers.threads` threads when the segment is large enough to share.
+    /// start at `input`, the new ones go to `buffers.output` after the header room. Runs on up to `buffers.threads` threads when the segment is large enough to share.
     /// Returns the first chunk that failed authentication (the output is then incomplete).
-    static func reseal(first: Int, count: Int, size: UInt64, layout: ChunkLayout, buffers: ResealBuffers,
-                       from old: ChunkCodec, to new: ChunkCodec) -> Int? {
+    static func reseal(first: Int, count: Int, size: UInt64, layout: ChunkLayout, input: UnsafeRawBufferPointer,
+                       buffers: ResealBuffers, from old: ChunkCodec, to new: ChunkCodec) -> Int? {
         let threads = count >= 8 ? max(1, min(buffers.threads, count / 4)) : 1
         let slotSize = layout.slotSize
-        let input = UnsafeRawBufferPointer(buffers.input), output = buffers.output
+        let output = buffers.output
         // Written only by iteration w; read after all iterations finished.
         let firstBad = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
         firstBad.initialize(repeating: Int.max)
