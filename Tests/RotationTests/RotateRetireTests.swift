@@ -118,6 +118,40 @@ final class RotateRetireTests: XCTestCase {
         try f.assertContentsIntact()
     }
 
+    /// A directory the rename may not change (immutable: EPERM, as a read-only directory gives a
+    /// non-root rotate EACCES): its files are moved in place through a journal instead.
+    func testUnwritableDirectoryFallsBackToJournaledMove() throws {
+        let f = try StoreFixture.make("immutable", files: 30, seed: 23)
+        let (keys, ids) = try f.capture()
+        let dir = "d3"
+        let inside = f.paths.filter { $0.hasPrefix(dir + "/") }
+        XCTAssertFalse(inside.isEmpty)
+        func sh(_ command: String) -> Int32 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", command + " 2>/dev/null"]
+            guard (try? p.run()) != nil else { return -1 }
+            p.waitUntilExit()
+            return p.terminationStatus
+        }
+        let root = "'" + f.storePath + "/data/" + dir + "'"
+        // Only the directories: the files themselves stay writable.
+        guard sh("find \(root) -type d -exec chattr +i {} +") == 0 else { throw XCTSkip("chattr +i is not supported here") }
+        defer { _ = sh("chattr -R -i \(root)") }
+
+        let r = try StoreRotation.rotate(path: f.storePath, key: f.key)
+        XCTAssertTrue(r.complete, "\(r.failures.map(\.message))")
+        XCTAssertEqual(r.moved, Set(ids.values).count)
+        let linked = Set(Dictionary(grouping: ids.values, by: { $0 }).filter { $0.value.count > 1 }.keys)
+        let insideIDs = Set(inside.map { ids[$0]! })
+        XCTAssertEqual(r.journaledMoves, insideIDs.union(linked).count)
+        XCTAssertEqual(sh("chattr -R -i \(root)"), 0)
+        XCTAssertEqual(try f.verify().status, 0)
+        _ = try EpochRetirement.retire(path: f.storePath, key: f.key)
+        try f.assertContentsIntact()
+        try assertRetiredKeysOpenNothing(f, retired: keys, formerIDs: ids.mapValues { [$0] }, kept: 2)
+    }
+
     /// Files on an old epoch: --retire refuses (exit 4), names them, and changes nothing. With
     /// several old epochs, a rotation followed by --retire removes them all.
     func testRetireRefusesWhileFilesUseOldEpochs() throws {

@@ -19,8 +19,9 @@ import Glibc
 ///
 /// A caller makes each stage durable for a whole batch with one `syncfs` (`RotationRun`): every
 /// staged file before any switch, every switch before any finish. A file with several names
-/// (hard links) cannot be replaced by a rename; `stage` returns nil for it, and for a file whose
-/// owner this process cannot reproduce, and the caller moves it with `JournaledMover` instead.
+/// (hard links) cannot be replaced by a rename; `stage` returns nil for it and for a file whose
+/// owner this process cannot reproduce, `switchName` fails with EACCES/EPERM in a directory it
+/// may not write to, and the caller moves such files with `JournaledMover` instead.
 struct ReplacingMover {
     let store: SealedStore
     let targetEpoch: UInt32

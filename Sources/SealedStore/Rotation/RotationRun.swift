@@ -104,6 +104,11 @@ final class RotationRun: @unchecked Sendable {
                     lock.locked { moved += 1; bytesMoved += s.move.size }
                     shared.advance(bytes: s.entry.size)
                     switched.append(s.move)
+                } catch SealedStoreError.io(_, let e) where e == EACCES || e == EPERM {
+                    // A directory this process may not write to (or a sticky one it does not own):
+                    // the old file is untouched; move it in place instead.
+                    replacing.abandon(s.move)
+                    _ = handle(s.entry, worker, journaledOnly: true)
                 } catch {
                     if !(error is SimulatedRotationCrash) { replacing.abandon(s.move) }
                     fail(s.entry, error)
@@ -127,7 +132,7 @@ final class RotationRun: @unchecked Sendable {
 
     /// Opens one file and stages its replacement; a file already done, failed, or moved by the
     /// journaled path (hard links) is settled here and returns nil.
-    private func handle(_ entry: DataFileList.Entry, _ worker: Worker) -> StagedMove? {
+    private func handle(_ entry: DataFileList.Entry, _ worker: Worker, journaledOnly: Bool = false) -> StagedMove? {
         let name = entry.components.last!
         var fd: Int32 = -1
         defer { if fd >= 0 { close(fd) } }
@@ -144,7 +149,7 @@ final class RotationRun: @unchecked Sendable {
             if let h = FileHeader.parseFields(first), h.epoch == replacing.targetEpoch { return settleCurrent(entry) }
             let state = try FileState.load(store: store, fd: fd)
             if state.header.epoch == replacing.targetEpoch { return settleCurrent(entry) }
-            if st.st_nlink == 1 && !options.journaledOnly {
+            if st.st_nlink == 1 && !options.journaledOnly && !journaledOnly {
                 let threads = max(1, options.jobs)
                 if let m = try replacing.stage(fd: fd, state: state, stat: st, directory: directory, name: name,
                                                buffers: worker.buffers(for: state.layout, threads: threads)) {
