@@ -95,9 +95,11 @@ final class InterruptedRotationTests: XCTestCase {
             let linked = Set(Dictionary(grouping: ids.values, by: { $0 }).filter { $0.value.count > 1 }.keys)
             XCTAssertFalse(linked.isEmpty, "the fixture must hold a hard-linked file")
             let journaledStep = [RotationStep.journalWritten, .chunksApplied, .sidecarWritten, .headerWritten].contains(step)
+            var options = RotationOptions()
+            options.inPlaceLimit = 0   // every file with one name takes the replacing move
             RotationTestHooks.crashAt = step
             defer { RotationTestHooks.crashAt = nil }
-            let interrupted = try StoreRotation.rotate(path: f.storePath, key: f.key)
+            let interrupted = try StoreRotation.rotate(path: f.storePath, key: f.key, options: options)
             RotationTestHooks.crashAt = nil
             let expected = journaledStep ? linked.count : Set(ids.values).count - linked.count
             XCTAssertEqual(interrupted.failures.count, expected, "\(step)")
@@ -121,6 +123,34 @@ final class InterruptedRotationTests: XCTestCase {
             _ = try EpochRetirement.retire(path: f.storePath, key: f.key)
             try f.assertContentsIntact()
             XCTAssertEqual(try f.verify().status, 0)
+            try assertRetiredKeysOpenNothing(f, retired: keys, formerIDs: ids.mapValues { [$0] }, kept: 2)
+        }
+    }
+
+    /// Small files take the journaled move in batches (`inPlaceLimit`): a crash after each of its
+    /// steps, with and without syncs, leaves every file as before or after, and a rerun finishes.
+    func testCrashInBatchedInPlaceMoves() throws {
+        for (step, syncs) in [(RotationStep.journalWritten, true), (.chunksApplied, true), (.sidecarWritten, false), (.headerWritten, true)] {
+            let f = try StoreFixture.make("inplace", files: 60, seed: 43)
+            let (keys, ids) = try f.capture()
+            var options = RotationOptions()
+            options.syncs = syncs
+            options.batchFiles = 9
+            options.inPlaceLimit = 2048   // both kinds of move in most batches
+            RotationTestHooks.crashAt = step
+            defer { RotationTestHooks.crashAt = nil }
+            let interrupted = try StoreRotation.rotate(path: f.storePath, key: f.key, options: options)
+            RotationTestHooks.crashAt = nil
+            XCTAssertGreaterThan(interrupted.failures.count, 0, "\(step)")
+            XCTAssertTrue(interrupted.failures.allSatisfy { $0.message.contains("simulated crash") }, "\(step)")
+            XCTAssertGreaterThan(interrupted.moved, 0, "\(step): large files take the replacing move")
+            try f.assertContentsIntact()
+            XCTAssertEqual(try f.verify().status, 0, "\(step)")
+            let resumed = try StoreRotation.rotate(path: f.storePath, key: f.key)
+            XCTAssertTrue(resumed.resumed && resumed.complete, "\(step): \(resumed.failures.map(\.message))")
+            XCTAssertEqual(resumed.moved + resumed.alreadyCurrent, Set(ids.values).count)
+            _ = try EpochRetirement.retire(path: f.storePath, key: f.key)
+            try f.assertContentsIntact()
             try assertRetiredKeysOpenNothing(f, retired: keys, formerIDs: ids.mapValues { [$0] }, kept: 2)
         }
     }

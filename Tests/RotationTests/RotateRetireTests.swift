@@ -88,10 +88,13 @@ final class RotateRetireTests: XCTestCase {
         var options = RotationOptions()
         options.jobs = 2
         options.batchFiles = 16
+        options.inPlaceLimit = 2048   // small files are rewritten in place through journals
         let r = try StoreRotation.rotate(path: f.storePath, key: f.key, options: options)
         XCTAssertTrue(r.complete, "\(r.failures.map(\.message))")
         XCTAssertEqual(r.moved, Set(ids.values).count)
-        XCTAssertEqual(r.journaledMoves, linked.count)
+        let sizes = Dictionary(f.paths.map { (ids[$0]!, before[$0]!.st_size) }, uniquingKeysWith: { a, _ in a })
+        let inPlace = Set(ids.values.filter { linked.contains($0) || layoutPlaintext(sizes[$0]!) <= 2048 })
+        XCTAssertEqual(r.journaledMoves, inPlace.count)
 
         for p in f.paths {
             let a = before[p]!, b = stats(p)
@@ -102,8 +105,8 @@ final class RotateRetireTests: XCTestCase {
             XCTAssertEqual(b.st_mtim.tv_sec, a.st_mtim.tv_sec, p)
             XCTAssertEqual(b.st_mtim.tv_nsec, a.st_mtim.tv_nsec, p)
             XCTAssertEqual(b.st_atim.tv_sec, a.st_atim.tv_sec, p)
-            if linked.contains(ids[p]!) {
-                XCTAssertEqual(b.st_ino, a.st_ino, "\(p): a hard-linked file is moved in place")
+            if inPlace.contains(ids[p]!) {
+                XCTAssertEqual(b.st_ino, a.st_ino, "\(p): a hard-linked or small file is moved in place")
             } else {
                 XCTAssertNotEqual(b.st_ino, a.st_ino, "\(p): replaced by a new inode")
             }
@@ -139,7 +142,9 @@ final class RotateRetireTests: XCTestCase {
         guard sh("find \(root) -type d -exec chattr +i {} +") == 0 else { throw XCTSkip("chattr +i is not supported here") }
         defer { _ = sh("chattr -R -i \(root)") }
 
-        let r = try StoreRotation.rotate(path: f.storePath, key: f.key)
+        var options = RotationOptions()
+        options.inPlaceLimit = 0
+        let r = try StoreRotation.rotate(path: f.storePath, key: f.key, options: options)
         XCTAssertTrue(r.complete, "\(r.failures.map(\.message))")
         XCTAssertEqual(r.moved, Set(ids.values).count)
         let linked = Set(Dictionary(grouping: ids.values, by: { $0 }).filter { $0.value.count > 1 }.keys)
@@ -273,4 +278,12 @@ final class RotateRetireTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: f.storePath + "/keyring")), keyring)
         XCTAssertFalse(FileManager.default.fileExists(atPath: f.storePath + "/meta/rotation"))
     }
+}
+
+/// Plaintext size of a ciphertext file of `length` bytes (4 KiB chunks, AES-256-GCM: the fixtures').
+func layoutPlaintext(_ length: off_t) -> UInt64 {
+    let layout = ChunkLayout(chunkSize: 4096, suite: .aes256gcm)
+    let body = max(0, Int(length) - FileHeader.length)
+    let full = body / layout.slotSize, rest = body % layout.slotSize
+    return UInt64(full * 4096 + max(0, rest - layout.overhead))
 }

@@ -49,11 +49,28 @@ final class RotationRun: @unchecked Sendable {
         var move: StagedMove
     }
 
+    /// A small file's journaled move, its journal committed (§7 step 3) when it joined the batch.
+    private struct InPlace {
+        var entry: DataFileList.Entry
+        var move: PreparedMove
+        var times: [timespec]
+        var failed = false
+    }
+
+    private enum Handled {
+        case replacing(StagedMove)
+        case inPlace(PreparedMove, [timespec])
+    }
+
     /// Per-worker reusable state.
     private final class Worker {
         let directories: BatchDirectories
         var buffers: [Int: ResealBuffers] = [:]
+        /// Journals of the batch's in-place moves, one slot each, alive until the batch completes.
         lazy var journalBuffers = MoveBuffers()
+        /// A journaled move taken on its own (hard-linked large file, refused rename) while a batch
+        /// is open: never the batch's buffers, whose journals are still to be applied.
+        lazy var soloBuffers = MoveBuffers()
         init(directories: BatchDirectories) { self.directories = directories }
 
         func buffers(for layout: ChunkLayout, threads: Int) -> ResealBuffers {
@@ -73,25 +90,30 @@ final class RotationRun: @unchecked Sendable {
         var exhausted = false
         while !exhausted && lock.locked({ fatal == nil }) {
             var batch: [Staged] = []
+            var inPlace: [InPlace] = []
             var bytes: UInt64 = 0
             while true {
                 guard let i = carried ?? queue.next() else { exhausted = true; break }
                 carried = nil
                 let entry = list.entries[i]
-                if !batch.isEmpty && (batch.count >= options.batchFiles || bytes + entry.size > options.batchBytes
-                                      || worker.directories.count >= RotationRun.maxDirectories) {
+                let count = batch.count + inPlace.count
+                if count > 0 && (count >= options.batchFiles || bytes + entry.size > options.batchBytes
+                                 || worker.directories.count >= RotationRun.maxDirectories) {
                     carried = i
                     break
                 }
-                if let m = handle(entry, worker) {
-                    batch.append(Staged(entry: entry, move: m))
-                    bytes += entry.size
+                switch handle(entry, worker, slot: inPlace.count) {
+                case .replacing(let m)?: batch.append(Staged(entry: entry, move: m)); bytes += entry.size
+                case .inPlace(let m, let t)?: inPlace.append(InPlace(entry: entry, move: m, times: t)); bytes += entry.size
+                case nil: break
                 }
             }
-            if options.syncs && !(batch.isEmpty && switched.isEmpty) {
+            // One syncfs: this batch's new files and journals, the previous batch's renames.
+            if options.syncs && !(batch.isEmpty && inPlace.isEmpty && switched.isEmpty) {
                 do { try store.syncAll() } catch {
                     lock.locked { if fatal == nil { fatal = error } }
                     for s in batch { replacing.abandon(s.move); shared.advance(bytes: s.entry.size) }
+                    for j in inPlace { shared.advance(bytes: j.entry.size) }   // committed: any open finishes them
                     lock.locked { unfinished += switched }
                     return
                 }
@@ -108,7 +130,7 @@ final class RotationRun: @unchecked Sendable {
                     // A directory this process may not write to (or a sticky one it does not own):
                     // the old file is untouched; move it in place instead.
                     replacing.abandon(s.move)
-                    _ = handle(s.entry, worker, journaledOnly: true)
+                    _ = handle(s.entry, worker, slot: nil)
                 } catch {
                     if !(error is SimulatedRotationCrash) { replacing.abandon(s.move) }
                     fail(s.entry, error)
@@ -119,9 +141,37 @@ final class RotationRun: @unchecked Sendable {
                 for m in switched { replacing.finish(m) }
                 switched = []
             }
+            if !inPlace.isEmpty && !completeInPlace(&inPlace) { return }
+            worker.journalBuffers.release()
         }
         // The last batch's old metadata goes after the run's final syncfs.
         lock.locked { unfinished += switched }
+    }
+
+    /// Steps 4–6 of §7 for the batch's journaled moves (journals durable already): chunks and
+    /// sidecars, sync, headers, sync, journals removed. False after a failed sync (run stops).
+    private func completeInPlace(_ items: inout [InPlace]) -> Bool {
+        let steps: [(PreparedMove) throws -> Void] = [journaled.applyChunksAndSidecar, journaled.switchHeader]
+        for step in steps {
+            for k in items.indices where !items[k].failed {
+                do { try step(items[k].move) } catch { items[k].failed = true; fail(items[k].entry, error) }
+            }
+            if options.syncs {
+                do { try store.syncAll() } catch {
+                    lock.locked { if fatal == nil { fatal = error } }
+                    for item in items where !item.failed { shared.advance(bytes: item.entry.size) }
+                    return false
+                }
+            }
+        }
+        for item in items where !item.failed {
+            try? journaled.cleanup(item.move)
+            var t = item.times
+            _ = futimens(item.move.fd, &t)
+            lock.locked { moved += 1; journaledMoves += 1; bytesMoved += item.move.size }
+            shared.advance(bytes: item.entry.size)
+        }
+        return true
     }
 
     /// After the run's final `syncfs`: the old metadata of the last batches.
@@ -130,9 +180,10 @@ final class RotationRun: @unchecked Sendable {
         unfinished = []
     }
 
-    /// Opens one file and stages its replacement; a file already done, failed, or moved by the
-    /// journaled path (hard links) is settled here and returns nil.
-    private func handle(_ entry: DataFileList.Entry, _ worker: Worker, journaledOnly: Bool = false) -> StagedMove? {
+    /// Opens one file and stages its replacement, or (a small file, with `slot` for its journal)
+    /// commits its journaled move; a file already done, failed, or moved by the journaled path
+    /// on its own (hard links; `slot` nil: the rename was refused) is settled here: nil.
+    private func handle(_ entry: DataFileList.Entry, _ worker: Worker, slot: Int?) -> Handled? {
         let name = entry.components.last!
         var fd: Int32 = -1
         defer { if fd >= 0 { close(fd) } }
@@ -149,12 +200,20 @@ final class RotationRun: @unchecked Sendable {
             if let h = FileHeader.parseFields(first), h.epoch == replacing.targetEpoch { return settleCurrent(entry) }
             let state = try FileState.load(store: store, fd: fd)
             if state.header.epoch == replacing.targetEpoch { return settleCurrent(entry) }
-            if st.st_nlink == 1 && !options.journaledOnly && !journaledOnly {
+            let small = options.inPlaceLimit > 0 && state.sidecar.committedSize <= options.inPlaceLimit
+            if let slot, small || options.journaledOnly {
+                let prepared = try journaled.prepare(fd: fd, buffers: worker.journalBuffers, slot: slot)
+                guard case .move(let m) = prepared else { return settleCurrent(entry) }
+                fd = -1   // owned by the move now
+                try journaled.commitJournal(m)
+                return .inPlace(m, times(of: st))
+            }
+            if st.st_nlink == 1 && slot != nil {
                 let threads = max(1, options.jobs)
                 if let m = try replacing.stage(fd: fd, state: state, stat: st, directory: directory, name: name,
                                                buffers: worker.buffers(for: state.layout, threads: threads)) {
                     worker.directories.markChanged(entry.components.dropLast())
-                    return m
+                    return .replacing(m)
                 }
             }
             let owned = fd
@@ -166,7 +225,7 @@ final class RotationRun: @unchecked Sendable {
         return nil
     }
 
-    private func settleCurrent(_ entry: DataFileList.Entry) -> StagedMove? {
+    private func settleCurrent(_ entry: DataFileList.Entry) -> Handled? {
         lock.locked { alreadyCurrent += 1 }
         shared.advance(bytes: entry.size)
         return nil
@@ -177,9 +236,9 @@ final class RotationRun: @unchecked Sendable {
     private func moveJournaled(_ entry: DataFileList.Entry, fd: Int32, stat st: stat, _ worker: Worker) throws {
         // Its chunks are rewritten in place: the file's times are put back afterwards.
         let granted = budget.acquire(Int(clamping: entry.size.multipliedReportingOverflow(by: 2).partialValue))
-        defer { budget.release(granted); worker.journalBuffers.release() }
+        defer { budget.release(granted); worker.soloBuffers.release() }
         let prepared: JournaledMover.Prepared
-        do { prepared = try journaled.prepare(fd: fd, buffers: worker.journalBuffers, slot: 0) } catch { close(fd); throw error }
+        do { prepared = try journaled.prepare(fd: fd, buffers: worker.soloBuffers, slot: 0) } catch { close(fd); throw error }
         guard case .move(let m) = prepared else {
             close(fd)
             _ = settleCurrent(entry)

@@ -21,6 +21,11 @@ public struct RotationOptions: Sendable {
     public var batchBytes: UInt64 = 64 << 20
     /// Tests: move every file through a journal, as rotations before the replacing move did.
     var journaledOnly = false
+    /// Files of at most this many plaintext bytes take the journaled move, in batches: on ext4 a
+    /// small file's in-place rewrite (no blocks freed or allocated; a journal deleted before
+    /// writeback never reaches the disk) costs less than a new inode, and the journal's second
+    /// write and MAC are negligible at this size (BENCHMARKS.md, issue 6). 0: none.
+    public var inPlaceLimit: UInt64 = 64 << 10
     public init() {}
 }
 

@@ -157,6 +157,8 @@ struct DebugRotateBenchCommand: ParsableCommand {
     @Option var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option var rounds: Int = 3
     @Flag(name: .customLong("no-sync")) var noSync = false
+    @Option(name: .customLong("in-place-limit"), help: "Files up to this many bytes take the journaled move (default 65536).")
+    var inPlaceLimit: UInt64?
 
     func run() throws {
         let material = try key.load()
@@ -169,6 +171,7 @@ struct DebugRotateBenchCommand: ParsableCommand {
             var options = RotationOptions()
             options.jobs = jobs
             options.syncs = !noSync
+            if let inPlaceLimit { options.inPlaceLimit = inPlaceLimit }
             let c0 = RotationBenchmark.processCPUSeconds()
             let report = try StoreRotation.rotate(path: store, key: material, options: options)
             let cpu = RotationBenchmark.processCPUSeconds() - c0
