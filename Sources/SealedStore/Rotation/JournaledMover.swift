@@ -4,10 +4,14 @@ import Glibc
 import CSodium
 import Foundation
 
-/// Moves one ciphertext file to a fresh file ID under the rotation's target epoch: every chunk
-/// decrypted with the old file key and sealed under the new one with a fresh nonce. This is the
-/// format's "move to a fresh ID" commit (Keys/README.md §5.3, §7), written straight from the
-/// ciphertext into one journal buffer instead of going through `SealedFile.commit`:
+/// Moves one ciphertext file to a fresh file ID under the rotation's target epoch *in place*:
+/// every chunk decrypted with the old file key and sealed under the new one with a fresh nonce.
+/// Rotation uses it for small files (cheaper than a new inode) and for files a rename cannot
+/// replace (hard links, an owner this process cannot set, an unwritable directory); every other
+/// file takes `ReplacingMover`, which writes the ciphertext once instead of twice and needs no
+/// MAC pass. This is the format's "move to a fresh ID" commit (Keys/README.md §5.3, §7),
+/// written straight from the ciphertext into one journal buffer instead of going through
+/// `SealedFile.commit`:
 ///
 /// * the journal is byte for byte what `SealedFile`'s own move writes, so crash recovery is the
 ///   store's ordinary `FileState.recover` (replayed by any later open, by `verify`, by a rerun);
@@ -17,7 +21,7 @@ import Foundation
 /// A move is `prepare` (in memory), then the four steps of §7 as separate calls —
 /// `commitJournal`, `applyChunksAndSidecar`, `switchHeader`, `cleanup` — so that a caller can run
 /// each step for a whole batch of files and make the batch durable with one `syncfs` between
-/// steps instead of several fsyncs per file (`StoreRotation`). The mover itself never syncs.
+/// steps instead of several fsyncs per file (`RotationRun`). The mover itself never syncs.
 ///
 /// Memory: the file's ciphertext plus its journal (≈ 2 × the file). A file whose journal would
 /// exceed what recovery reads back (2 GiB) is refused rather than written unrecoverably.

@@ -12,6 +12,10 @@ import Foundation
 /// the previous batch's switches durable — so with syncs on, one `syncfs` per batch keeps the
 /// order §10.2 needs (every staged file durable before its switch, every switch durable before
 /// the old metadata goes). Without syncs each batch is switched and finished at once.
+///
+/// Small files (`RotationOptions.inPlaceLimit`) join the batch as journaled in-place moves: their
+/// journals are committed while the batch fills (made durable by the same `syncfs`), and after
+/// the switches their chunks and sidecars, headers and cleanup follow with a `syncfs` between.
 final class RotationRun: @unchecked Sendable {
     let store: SealedStore
     let replacing: ReplacingMover
