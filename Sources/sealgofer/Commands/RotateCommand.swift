@@ -10,7 +10,7 @@ struct RotateCommand: ParsableCommand {
         commandName: "rotate",
         abstract: "Re-encrypt every file under a new key epoch; --retire removes epochs no file uses.",
         discussion: "rotate adds an epoch, makes it the encrypting one and moves every file to it (new file ID and "
-            + "key, fresh nonces), each file atomically (a new file renamed over the old one; hard-linked files through a journal). Killed at any instant, run it again: it "
+            + "key, fresh nonces), each file atomically (a new file renamed over the old one; small and hard-linked files in place through a journal). Killed at any instant, run it again: it "
             + "resumes the same rotation. Files stay readable throughout. Then `rotate --retire` removes the old "
             + "epochs' master keys; it refuses, naming them, while files still use them. "
             + "The store must not be served meanwhile: rotate refuses while `serve --store` (or any other command) "
