@@ -53,7 +53,12 @@ struct JournaledMover {
         // every file authenticated.)
         let first = try readBytes(fd: fd, count: FileHeader.length, offset: 0, what: "read header")
         if let header = FileHeader.parseFields(first), header.epoch == targetEpoch { return .alreadyCurrent(0) }
-        let state = try FileState.load(store: store, fd: fd)
+        return try prepare(fd: fd, state: try FileState.load(store: store, fd: fd), buffers: buffers, slot: slot)
+    }
+
+    /// `prepare` for a file whose state the caller loaded already (one load per file: keys,
+    /// sidecar and recovery are the dearest part of a small file's move).
+    func prepare(fd: Int32, state: FileState, buffers: MoveBuffers, slot: Int) throws -> Prepared {
         let size = state.sidecar.committedSize
         if state.header.epoch == targetEpoch { return .alreadyCurrent(size) }
 

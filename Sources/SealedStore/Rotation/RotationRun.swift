@@ -206,7 +206,7 @@ final class RotationRun: @unchecked Sendable {
             if state.header.epoch == replacing.targetEpoch { return settleCurrent(entry) }
             let small = options.inPlaceLimit > 0 && state.sidecar.committedSize <= options.inPlaceLimit
             if let slot, small || options.journaledOnly {
-                let prepared = try journaled.prepare(fd: fd, buffers: worker.journalBuffers, slot: slot)
+                let prepared = try journaled.prepare(fd: fd, state: state, buffers: worker.journalBuffers, slot: slot)
                 guard case .move(let m) = prepared else { return settleCurrent(entry) }
                 fd = -1   // owned by the move now
                 try journaled.commitJournal(m)
@@ -222,7 +222,7 @@ final class RotationRun: @unchecked Sendable {
             }
             let owned = fd
             fd = -1
-            try moveJournaled(entry, fd: owned, stat: st, worker)
+            try moveJournaled(entry, fd: owned, state: state, stat: st, worker)
         } catch {
             fail(entry, error)
         }
@@ -237,12 +237,12 @@ final class RotationRun: @unchecked Sendable {
 
     /// The §7 move through a journal, for a file a rename cannot replace; alone, each step
     /// durable before the next when `options.syncs`. Takes ownership of `fd`.
-    private func moveJournaled(_ entry: DataFileList.Entry, fd: Int32, stat st: stat, _ worker: Worker) throws {
+    private func moveJournaled(_ entry: DataFileList.Entry, fd: Int32, state: FileState, stat st: stat, _ worker: Worker) throws {
         // Its chunks are rewritten in place: the file's times are put back afterwards.
         let granted = budget.acquire(Int(clamping: entry.size.multipliedReportingOverflow(by: 2).partialValue))
         defer { budget.release(granted); worker.soloBuffers.release() }
         let prepared: JournaledMover.Prepared
-        do { prepared = try journaled.prepare(fd: fd, buffers: worker.soloBuffers, slot: 0) } catch { close(fd); throw error }
+        do { prepared = try journaled.prepare(fd: fd, state: state, buffers: worker.soloBuffers, slot: 0) } catch { close(fd); throw error }
         guard case .move(let m) = prepared else {
             close(fd)
             _ = settleCurrent(entry)
