@@ -83,27 +83,98 @@ final class InterruptedRotationTests: XCTestCase {
         }
     }
 
-    /// A crash right after each step of a move (journal committed, chunks written, sidecar
-    /// replaced, header written): every file reads as before, verify is clean, and a rerun
-    /// resumes the same rotation and completes it.
+    /// A crash right after each step of a move — the replacing move's (new file written, its
+    /// sidecar, old file linked as `.unlink`, renamed) and the journaled move's (hard-linked
+    /// files) — leaves every file reading as before or after; the next open of the store (here:
+    /// `verify`) resolves the leftovers cleanly, and a rerun resumes the same rotation.
     func testCrashAfterEachMoveStep() throws {
-        for step in [RotationStep.journalWritten, .chunksApplied, .sidecarWritten, .headerWritten] {
+        for step in [RotationStep.stagedFile, .stagedSidecar, .staged, .switched,
+                     .journalWritten, .chunksApplied, .sidecarWritten, .headerWritten] {
             let f = try StoreFixture.make("step", files: 25, seed: 31)
             let (keys, ids) = try f.capture()
+            let linked = Set(Dictionary(grouping: ids.values, by: { $0 }).filter { $0.value.count > 1 }.keys)
+            XCTAssertFalse(linked.isEmpty, "the fixture must hold a hard-linked file")
+            let journaledStep = [RotationStep.journalWritten, .chunksApplied, .sidecarWritten, .headerWritten].contains(step)
+            var options = RotationOptions()
+            options.inPlaceLimit = 0   // every file with one name takes the replacing move
             RotationTestHooks.crashAt = step
             defer { RotationTestHooks.crashAt = nil }
-            let interrupted = try StoreRotation.rotate(path: f.storePath, key: f.key)
+            let interrupted = try StoreRotation.rotate(path: f.storePath, key: f.key, options: options)
             RotationTestHooks.crashAt = nil
-            XCTAssertEqual(interrupted.failures.count, Set(ids.values).count, "\(step)")
+            let expected = journaledStep ? linked.count : Set(ids.values).count - linked.count
+            XCTAssertEqual(interrupted.failures.count, expected, "\(step)")
             XCTAssertTrue(interrupted.failures.allSatisfy { $0.message.contains("simulated crash") }, "\(step)")
-            // Nothing replayed yet: journals are on disk (or already removed, after the header).
+            if !journaledStep {
+                // Nothing recovered yet: the intent records of the interrupted moves are on disk.
+                let pending = try FileManager.default.contentsOfDirectory(atPath: f.storePath + "/meta/pending")
+                XCTAssertEqual(pending.filter { $0.hasSuffix(".new") }.count, step == .switched ? 0 : expected, "\(step)")
+                XCTAssertEqual(pending.filter { $0.hasSuffix(".unlink") }.count, [.staged, .switched].contains(step) ? expected : 0, "\(step)")
+            }
             try f.assertContentsIntact()
             let v = try f.verify()
             XCTAssertEqual(v.status, 0, "\(step): \(v.stdout)")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: f.storePath + "/meta/pending"), [], "\(step)")
             let resumed = try StoreRotation.rotate(path: f.storePath, key: f.key)
             XCTAssertTrue(resumed.resumed && resumed.complete, "\(step): \(resumed.failures.map(\.message))")
             XCTAssertEqual(resumed.targetEpoch, 2)
             XCTAssertEqual(resumed.moved + resumed.alreadyCurrent, Set(ids.values).count)
+            // Files switched (or journals committed) before the crash are done; staged ones move again.
+            XCTAssertEqual(resumed.moved, journaledStep || step == .switched ? 0 : expected, "\(step)")
+            _ = try EpochRetirement.retire(path: f.storePath, key: f.key)
+            try f.assertContentsIntact()
+            XCTAssertEqual(try f.verify().status, 0)
+            try assertRetiredKeysOpenNothing(f, retired: keys, formerIDs: ids.mapValues { [$0] }, kept: 2)
+        }
+    }
+
+    /// Small files take the journaled move in batches (`inPlaceLimit`): a crash after each of its
+    /// steps, with and without syncs, leaves every file as before or after, and a rerun finishes.
+    func testCrashInBatchedInPlaceMoves() throws {
+        for (step, syncs) in [(RotationStep.journalWritten, true), (.chunksApplied, true), (.sidecarWritten, false), (.headerWritten, true)] {
+            let f = try StoreFixture.make("inplace", files: 60, seed: 43)
+            let (keys, ids) = try f.capture()
+            var options = RotationOptions()
+            options.syncs = syncs
+            options.batchFiles = 9
+            options.inPlaceLimit = 2048   // both kinds of move in most batches
+            RotationTestHooks.crashAt = step
+            defer { RotationTestHooks.crashAt = nil }
+            let interrupted = try StoreRotation.rotate(path: f.storePath, key: f.key, options: options)
+            RotationTestHooks.crashAt = nil
+            XCTAssertGreaterThan(interrupted.failures.count, 0, "\(step)")
+            XCTAssertTrue(interrupted.failures.allSatisfy { $0.message.contains("simulated crash") }, "\(step)")
+            XCTAssertGreaterThan(interrupted.moved, 0, "\(step): large files take the replacing move")
+            try f.assertContentsIntact()
+            XCTAssertEqual(try f.verify().status, 0, "\(step)")
+            let resumed = try StoreRotation.rotate(path: f.storePath, key: f.key)
+            XCTAssertTrue(resumed.resumed && resumed.complete, "\(step): \(resumed.failures.map(\.message))")
+            XCTAssertEqual(resumed.moved + resumed.alreadyCurrent, Set(ids.values).count)
+            _ = try EpochRetirement.retire(path: f.storePath, key: f.key)
+            try f.assertContentsIntact()
+            try assertRetiredKeysOpenNothing(f, retired: keys, formerIDs: ids.mapValues { [$0] }, kept: 2)
+        }
+    }
+
+    /// A store left half-rotated by the journaled move of earlier versions (every file moved
+    /// through a journal; killed with journals committed but not applied) is finished by the
+    /// current rotate: the journals are replayed when the files are opened.
+    func testResumesRotationLeftByJournaledMoves() throws {
+        for step in [RotationStep.journalWritten, .sidecarWritten] {
+            let f = try StoreFixture.make("oldjournal", files: 40, seed: 37)
+            let (keys, ids) = try f.capture()
+            var options = RotationOptions()
+            options.journaledOnly = true
+            RotationTestHooks.crashAt = step
+            defer { RotationTestHooks.crashAt = nil }
+            let interrupted = try StoreRotation.rotate(path: f.storePath, key: f.key, options: options)
+            RotationTestHooks.crashAt = nil
+            XCTAssertEqual(interrupted.failures.count, Set(ids.values).count, "\(step)")
+            let journals = try FileManager.default.contentsOfDirectory(atPath: f.storePath + "/meta/journal")
+            XCTAssertEqual(journals.count, Set(ids.values).count, "\(step): one committed journal per file")
+            let resumed = try StoreRotation.rotate(path: f.storePath, key: f.key)
+            XCTAssertTrue(resumed.resumed && resumed.complete, "\(step): \(resumed.failures.map(\.message))")
+            XCTAssertEqual(resumed.alreadyCurrent, Set(ids.values).count, "\(step): replayed on open, nothing left to move")
+            XCTAssertEqual(try f.verify().status, 0)
             _ = try EpochRetirement.retire(path: f.storePath, key: f.key)
             try f.assertContentsIntact()
             try assertRetiredKeysOpenNothing(f, retired: keys, formerIDs: ids.mapValues { [$0] }, kept: 2)

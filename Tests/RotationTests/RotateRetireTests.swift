@@ -57,6 +57,106 @@ final class RotateRetireTests: XCTestCase {
         XCTAssertEqual(again.json["retired"] as? [Int], [])
     }
 
+    /// A replacing move gives the file a new inode with the old one's mode (set-ID bits too),
+    /// owner and times, and puts the directory's times back; a hard-linked file is moved in place
+    /// through a journal, so its names keep sharing one inode. Nothing is left in meta/pending or
+    /// meta/journal.
+    func testMovesKeepModesOwnersTimesAndHardLinks() throws {
+        let f = try StoreFixture.make("attrs", files: 120, seed: 17)
+        let (_, ids) = try f.capture()
+        let data = f.storePath + "/data/"
+        let linked = Set(Dictionary(grouping: ids.values, by: { $0 }).filter { $0.value.count > 1 }.keys)
+        XCTAssertFalse(linked.isEmpty)
+        let plain = f.paths.filter { !linked.contains(ids[$0]!) }
+        // Distinctive attributes on some files and on a directory.
+        for (k, p) in plain.prefix(12).enumerated() {
+            XCTAssertEqual(chmod(data + p, mode_t([0o4751, 0o2640, 0o600, 0o444][k % 4])), 0)
+            if geteuid() == 0 && k % 3 == 0 { XCTAssertEqual(chown(data + p, uid_t(1234 + k), gid_t(5678 + k)), 0) }
+        }
+        for p in f.paths {
+            var t = [timespec(tv_sec: 1_000_000_000 + Int(p.utf8.count), tv_nsec: 123_456_789),
+                     timespec(tv_sec: 999_000_000, tv_nsec: 987_654_321)]
+            XCTAssertEqual(utimensat(AT_FDCWD, data + p, &t, 0), 0)
+        }
+        let dir = (plain[0] as NSString).deletingLastPathComponent
+        var dt = [timespec(tv_sec: 900_000_000, tv_nsec: 0), timespec(tv_sec: 910_000_000, tv_nsec: 5)]
+        XCTAssertEqual(utimensat(AT_FDCWD, data + dir, &dt, 0), 0)
+        func stats(_ p: String) -> stat { var st = stat(); XCTAssertEqual(lstat(data + p, &st), 0, p); return st }
+        let before = Dictionary(uniqueKeysWithValues: f.paths.map { ($0, stats($0)) })
+        let dirBefore = stats(dir)
+
+        var options = RotationOptions()
+        options.jobs = 2
+        options.batchFiles = 16
+        options.inPlaceLimit = 2048   // small files are rewritten in place through journals
+        let r = try StoreRotation.rotate(path: f.storePath, key: f.key, options: options)
+        XCTAssertTrue(r.complete, "\(r.failures.map(\.message))")
+        XCTAssertEqual(r.moved, Set(ids.values).count)
+        let sizes = Dictionary(f.paths.map { (ids[$0]!, before[$0]!.st_size) }, uniquingKeysWith: { a, _ in a })
+        let inPlace = Set(ids.values.filter { linked.contains($0) || layoutPlaintext(sizes[$0]!) <= 2048 })
+        XCTAssertEqual(r.journaledMoves, inPlace.count)
+
+        for p in f.paths {
+            let a = before[p]!, b = stats(p)
+            XCTAssertEqual(b.st_mode, a.st_mode, p)
+            XCTAssertEqual(b.st_uid, a.st_uid, p)
+            XCTAssertEqual(b.st_gid, a.st_gid, p)
+            XCTAssertEqual(b.st_nlink, a.st_nlink, p)
+            XCTAssertEqual(b.st_mtim.tv_sec, a.st_mtim.tv_sec, p)
+            XCTAssertEqual(b.st_mtim.tv_nsec, a.st_mtim.tv_nsec, p)
+            XCTAssertEqual(b.st_atim.tv_sec, a.st_atim.tv_sec, p)
+            if inPlace.contains(ids[p]!) {
+                XCTAssertEqual(b.st_ino, a.st_ino, "\(p): a hard-linked or small file is moved in place")
+            } else {
+                XCTAssertNotEqual(b.st_ino, a.st_ino, "\(p): replaced by a new inode")
+            }
+        }
+        let dirAfter = stats(dir)
+        XCTAssertEqual(dirAfter.st_mtim.tv_sec, dirBefore.st_mtim.tv_sec)
+        XCTAssertEqual(dirAfter.st_mtim.tv_nsec, dirBefore.st_mtim.tv_nsec)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: f.storePath + "/meta/pending"), [])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: f.storePath + "/meta/journal"), [])
+        let v = try f.verify()
+        XCTAssertEqual(v.status, 0, v.stdout)
+        try f.assertContentsIntact()
+    }
+
+    /// A directory the rename may not change (immutable: EPERM, as a read-only directory gives a
+    /// non-root rotate EACCES): its files are moved in place through a journal instead.
+    func testUnwritableDirectoryFallsBackToJournaledMove() throws {
+        let f = try StoreFixture.make("immutable", files: 30, seed: 23)
+        let (keys, ids) = try f.capture()
+        let dir = "d3"
+        let inside = f.paths.filter { $0.hasPrefix(dir + "/") }
+        XCTAssertFalse(inside.isEmpty)
+        func sh(_ command: String) -> Int32 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", command + " 2>/dev/null"]
+            guard (try? p.run()) != nil else { return -1 }
+            p.waitUntilExit()
+            return p.terminationStatus
+        }
+        let root = "'" + f.storePath + "/data/" + dir + "'"
+        // Only the directories: the files themselves stay writable.
+        guard sh("find \(root) -type d -exec chattr +i {} +") == 0 else { throw XCTSkip("chattr +i is not supported here") }
+        defer { _ = sh("chattr -R -i \(root)") }
+
+        var options = RotationOptions()
+        options.inPlaceLimit = 0
+        let r = try StoreRotation.rotate(path: f.storePath, key: f.key, options: options)
+        XCTAssertTrue(r.complete, "\(r.failures.map(\.message))")
+        XCTAssertEqual(r.moved, Set(ids.values).count)
+        let linked = Set(Dictionary(grouping: ids.values, by: { $0 }).filter { $0.value.count > 1 }.keys)
+        let insideIDs = Set(inside.map { ids[$0]! })
+        XCTAssertEqual(r.journaledMoves, insideIDs.union(linked).count)
+        XCTAssertEqual(sh("chattr -R -i \(root)"), 0)
+        XCTAssertEqual(try f.verify().status, 0)
+        _ = try EpochRetirement.retire(path: f.storePath, key: f.key)
+        try f.assertContentsIntact()
+        try assertRetiredKeysOpenNothing(f, retired: keys, formerIDs: ids.mapValues { [$0] }, kept: 2)
+    }
+
     /// Files on an old epoch: --retire refuses (exit 4), names them, and changes nothing. With
     /// several old epochs, a rotation followed by --retire removes them all.
     func testRetireRefusesWhileFilesUseOldEpochs() throws {
@@ -178,4 +278,12 @@ final class RotateRetireTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: f.storePath + "/keyring")), keyring)
         XCTAssertFalse(FileManager.default.fileExists(atPath: f.storePath + "/meta/rotation"))
     }
+}
+
+/// Plaintext size of a ciphertext file of `length` bytes (4 KiB chunks, AES-256-GCM: the fixtures').
+func layoutPlaintext(_ length: off_t) -> UInt64 {
+    let layout = ChunkLayout(chunkSize: 4096, suite: .aes256gcm)
+    let body = max(0, Int(length) - FileHeader.length)
+    let full = body / layout.slotSize, rest = body % layout.slotSize
+    return UInt64(full * 4096 + max(0, rest - layout.overhead))
 }

@@ -10,7 +10,7 @@ struct RotateCommand: ParsableCommand {
         commandName: "rotate",
         abstract: "Re-encrypt every file under a new key epoch; --retire removes epochs no file uses.",
         discussion: "rotate adds an epoch, makes it the encrypting one and moves every file to it (new file ID and "
-            + "key, fresh nonces), each file atomically through a journal. Killed at any instant, run it again: it "
+            + "key, fresh nonces), each file atomically (a new file renamed over the old one; small and hard-linked files in place through a journal). Killed at any instant, run it again: it "
             + "resumes the same rotation. Files stay readable throughout. Then `rotate --retire` removes the old "
             + "epochs' master keys; it refuses, naming them, while files still use them. "
             + "The store must not be served meanwhile: rotate refuses while `serve --store` (or any other command) "
@@ -70,7 +70,7 @@ struct RotateCommand: ParsableCommand {
         let rate = report.seconds > 0 ? Double(report.bytesMoved) / report.seconds / 1e6 : 0
         if json {
             printJSON(["epoch": Int(report.targetEpoch), "resumed": report.resumed, "complete": report.complete,
-                       "files": report.files, "moved": report.moved, "alreadyCurrent": report.alreadyCurrent,
+                       "files": report.files, "moved": report.moved, "movedThroughJournal": report.journaledMoves, "alreadyCurrent": report.alreadyCurrent,
                        "bytesMoved": report.bytesMoved, "seconds": report.seconds, "mbPerSecond": rate,
                        "failures": report.failures.map { ["path": $0.path, "message": $0.message, "damage": $0.isDamage] }])
         } else {
@@ -157,6 +157,8 @@ struct DebugRotateBenchCommand: ParsableCommand {
     @Option var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option var rounds: Int = 3
     @Flag(name: .customLong("no-sync")) var noSync = false
+    @Option(name: .customLong("in-place-limit"), help: "Files up to this many bytes take the journaled move (default 65536).")
+    var inPlaceLimit: UInt64?
 
     func run() throws {
         let material = try key.load()
@@ -169,6 +171,7 @@ struct DebugRotateBenchCommand: ParsableCommand {
             var options = RotationOptions()
             options.jobs = jobs
             options.syncs = !noSync
+            if let inPlaceLimit { options.inPlaceLimit = inPlaceLimit }
             let c0 = RotationBenchmark.processCPUSeconds()
             let report = try StoreRotation.rotate(path: store, key: material, options: options)
             let cpu = RotationBenchmark.processCPUSeconds() - c0

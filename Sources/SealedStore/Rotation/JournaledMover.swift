@@ -4,10 +4,14 @@ import Glibc
 import CSodium
 import Foundation
 
-/// Moves one ciphertext file to a fresh file ID under the rotation's target epoch: every chunk
-/// decrypted with the old file key and sealed under the new one with a fresh nonce. This is the
-/// format's "move to a fresh ID" commit (Keys/README.md §5.3, §7), written straight from the
-/// ciphertext into one journal buffer instead of going through `SealedFile.commit`:
+/// Moves one ciphertext file to a fresh file ID under the rotation's target epoch *in place*:
+/// every chunk decrypted with the old file key and sealed under the new one with a fresh nonce.
+/// Rotation uses it for small files (cheaper than a new inode) and for files a rename cannot
+/// replace (hard links, an owner this process cannot set, an unwritable directory); every other
+/// file takes `ReplacingMover`, which writes the ciphertext once instead of twice and needs no
+/// MAC pass. This is the format's "move to a fresh ID" commit (Keys/README.md §5.3, §7),
+/// written straight from the ciphertext into one journal buffer instead of going through
+/// `SealedFile.commit`:
 ///
 /// * the journal is byte for byte what `SealedFile`'s own move writes, so crash recovery is the
 ///   store's ordinary `FileState.recover` (replayed by any later open, by `verify`, by a rerun);
@@ -17,11 +21,11 @@ import Foundation
 /// A move is `prepare` (in memory), then the four steps of §7 as separate calls —
 /// `commitJournal`, `applyChunksAndSidecar`, `switchHeader`, `cleanup` — so that a caller can run
 /// each step for a whole batch of files and make the batch durable with one `syncfs` between
-/// steps instead of several fsyncs per file (`StoreRotation`). The mover itself never syncs.
+/// steps instead of several fsyncs per file (`RotationRun`). The mover itself never syncs.
 ///
 /// Memory: the file's ciphertext plus its journal (≈ 2 × the file). A file whose journal would
 /// exceed what recovery reads back (2 GiB) is refused rather than written unrecoverably.
-struct FileMover {
+struct JournaledMover {
     let store: SealedStore
     let targetEpoch: UInt32
     let targetMaster: SecretBytes
@@ -49,7 +53,12 @@ struct FileMover {
         // every file authenticated.)
         let first = try readBytes(fd: fd, count: FileHeader.length, offset: 0, what: "read header")
         if let header = FileHeader.parseFields(first), header.epoch == targetEpoch { return .alreadyCurrent(0) }
-        let state = try FileState.load(store: store, fd: fd)
+        return try prepare(fd: fd, state: try FileState.load(store: store, fd: fd), buffers: buffers, slot: slot)
+    }
+
+    /// `prepare` for a file whose state the caller loaded already (one load per file: keys,
+    /// sidecar and recovery are the dearest part of a small file's move).
+    func prepare(fd: Int32, state: FileState, buffers: MoveBuffers, slot: Int) throws -> Prepared {
         let size = state.sidecar.committedSize
         if state.header.epoch == targetEpoch { return .alreadyCurrent(size) }
 
@@ -59,9 +68,9 @@ struct FileMover {
         let lastSlot = n == 0 ? 0 : UInt64(layout.overhead + layout.plaintextLength(index: n - 1, size: size))
         let (entriesLength, overflow) = n == 0 ? (0, false) : (n - 1).multipliedReportingOverflow(by: fullEntry)
         let journalLength64 = UInt64(Journal.fixedLength) + entriesLength + (n == 0 ? 0 : 12 + lastSlot) + 32
-        guard !overflow, journalLength64 <= FileMover.maxJournalLength else {
+        guard !overflow, journalLength64 <= JournaledMover.maxJournalLength else {
             throw SealedStoreError.invalidArgument("file of \(size) bytes is too large to move atomically "
-                                                   + "(its journal would exceed \(FileMover.maxJournalLength) bytes)")
+                                                   + "(its journal would exceed \(JournaledMover.maxJournalLength) bytes)")
         }
         let journalLength = Int(journalLength64)
         let chunks = Int(n)
@@ -168,7 +177,7 @@ struct FileMover {
         defer { firstBad.deallocate() }
         var batch = 0
         while batch < chunks {
-            let end = min(chunks, batch + FileMover.batchChunks)
+            let end = min(chunks, batch + JournaledMover.batchChunks)
             let lower = batch
             firstBad.initialize(repeating: Int.max)
             let work = { (w: Int) in
@@ -318,7 +327,7 @@ struct SendableBytes: @unchecked Sendable {
     init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 }
 
-/// A move built in memory, between `FileMover.prepare` and `cleanup`. Owns the file's FD.
+/// A move built in memory, between `JournaledMover.prepare` and `cleanup`. Owns the file's FD.
 final class PreparedMove {
     let fd: Int32
     let oldID: FileID
