@@ -18,6 +18,8 @@ import SealedStore
 // 3. The lisafs metadata operations of the interop benchmark, SealedProvider
 //    against HostProvider, both in-process over a socketpair.
 
+// As `sealgofer serve` does (its in-process server stands in for serve).
+AllocatorTuning.applyForServing()
 var arguments = Array(CommandLine.arguments.dropFirst())
 func option(_ name: String) -> String? {
     guard let i = arguments.firstIndex(of: name), i + 1 < arguments.count else { return nil }

@@ -8,4 +8,5 @@
 #include "clinux_socket.h"
 #include "clinux_store.h"
 #include "clinux_scratch.h"
+#include "clinux_mem.h"
 #endif

@@ -98,6 +98,7 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
+        AllocatorTuning.applyForServing()
         // While CAP_SYS_ADMIN is still held: the private scratch tmpfs.
         let scratch = privateScratch()
         // Before any key is read and while single-threaded: no core dumps, no
