@@ -13,7 +13,7 @@ extension HostProvider {
         public let isPathOnly: Bool
         /// Lazily opened O_WRONLY FD for ftruncate (regular files only).
         private var writableFD: Int32 = -1
-        private let lock = HostLock()
+        private let lock = Mutex()
 
         init(fd: Int32, fileType: UInt32, isPathOnly: Bool) {
             self.fd = fd

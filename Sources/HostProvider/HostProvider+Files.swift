@@ -132,58 +132,15 @@ extension HostProvider {
 
     public func close(openFile: OpenFile) { Host.close(openFile.fd) }
 
-    /// Reads host records with a buffer no larger than the remaining budget, so
-    /// every record the kernel hands out is returned (the directory position
-    /// never skips entries). An entry whose device cannot be read is dropped,
-    /// as fsgofer does (it vanished meanwhile).
+    /// Every record the kernel hands out is returned (HostCalls.readDirectory).
+    /// An entry whose device cannot be read is dropped, as fsgofer does (it
+    /// vanished meanwhile).
     public func getdents(_ dir: OpenFile, byteBudget: Int, restart: Bool) throws -> [DirectoryEntry] {
-        if restart {
-            try Host.check { lseek(dir.fd, 0, SEEK_SET) }
-        }
-        var entries: [DirectoryEntry] = []
-        var used = 0
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-        while used < byteBudget {
-            let size = min(buffer.count, byteBudget - used)
-            let n: Int
-            do {
-                n = try buffer.withUnsafeMutableBytes { raw in
-                    try Host.check { clinux_getdents64(dir.fd, raw.baseAddress, size) }
-                }
-            } catch let error as Errno where error == .EINVAL {
-                // The next record does not fit the remaining budget.
-                break
-            }
-            if n == 0 { break }
-            used += n
-            parseDirents(buffer, count: n) { entry in
-                var entry = entry
-                let device = withCBytes(entry.name) { Host.device(of: $0, in: dir.fd) }
-                guard let device else { return }
-                entry.devMajor = device.major
-                entry.devMinor = device.minor
-                entries.append(entry)
-            }
-        }
-        return entries
-    }
-
-    /// Walks `count` bytes of linux_dirent64 records, bounds-checking each.
-    private func parseDirents(_ buffer: [UInt8], count: Int, _ emit: (DirectoryEntry) -> Void) {
-        buffer.withUnsafeBytes { raw in
-            var position = 0
-            let headerSize = 19  // d_ino 8, d_off 8, d_reclen 2, d_type 1
-            while position + headerSize <= count {
-                let ino = raw.loadUnaligned(fromByteOffset: position, as: UInt64.self)
-                let offset = raw.loadUnaligned(fromByteOffset: position + 8, as: UInt64.self)
-                let length = Int(raw.loadUnaligned(fromByteOffset: position + 16, as: UInt16.self))
-                let type = raw[position + 18]
-                guard length >= headerSize, position + length <= count else { return }
-                let nameBytes = raw[(position + headerSize)..<(position + length)]
-                let name = Array(nameBytes.prefix { $0 != 0 })
-                emit(DirectoryEntry(name: name, ino: ino, offset: offset, type: type))
-                position += length
-            }
+        try Host.readDirectory(dir.fd, byteBudget: byteBudget, restart: restart) { entry in
+            guard let device = withCBytes(entry.name, { Host.device(of: $0, in: dir.fd) }) else { return false }
+            entry.devMajor = device.major
+            entry.devMinor = device.minor
+            return true
         }
     }
 }

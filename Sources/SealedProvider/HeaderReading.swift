@@ -30,6 +30,6 @@ enum HeaderReading {
 final class SetOnceFlag: @unchecked Sendable {
     private let lock = Mutex()
     private var value = false
-    var isSet: Bool { lock.locked { value } }
-    func set() { lock.locked { value = true } }
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
 }

@@ -28,22 +28,22 @@ final class InodeRegistry: @unchecked Sendable {
     }
 
     /// Bytes held by all scratches.
-    var scratchUsage: Int64 { lock.locked { usage } }
+    var scratchUsage: Int64 { lock.withLock { usage } }
 
     /// Number of registered entries (open or cached).
-    var count: Int { lock.locked { entries.count } }
+    var count: Int { lock.withLock { entries.count } }
 
     func adjustUsage(by delta: Int64) {
-        lock.locked { usage += delta }
+        lock.withLock { usage += delta }
     }
 
     /// Takes a reference on the entry for `key`, creating it (with an O_PATH
     /// descriptor from `makePathFD`) when there is none.
     func acquire(_ key: InodeKey, context: ProviderContext, makePathFD: () throws -> Int32) throws -> SealedInode {
-        if let existing = lock.locked({ retainLocked(key) }) { return existing }
+        if let existing = lock.withLock({ retainLocked(key) }) { return existing }
         let fd = try makePathFD()
         let fresh = SealedInode(key: key, pathFD: fd, context: context)
-        let winner: SealedInode = lock.locked {
+        let winner: SealedInode = lock.withLock {
             if let existing = retainLocked(key) { return existing }
             fresh.references = 1
             entries[key] = fresh
@@ -63,13 +63,13 @@ final class InodeRegistry: @unchecked Sendable {
     /// The entry for `key` without a reference (for stat): callers lock it and
     /// must accept that it may have been disposed meanwhile.
     func peek(_ key: InodeKey) -> SealedInode? {
-        lock.locked { entries[key] }
+        lock.withLock { entries[key] }
     }
 
     /// Drops a reference. Caller holds `entry.lock`. Returns true when the entry
     /// left the table (the caller then disposes it).
     func dropReferenceLocked(_ entry: SealedInode, keep: Bool) -> Bool {
-        lock.locked {
+        lock.withLock {
             entry.references -= 1
             guard entry.references == 0 else { return false }
             if keep && entries[entry.key] === entry {
@@ -84,7 +84,7 @@ final class InodeRegistry: @unchecked Sendable {
     /// Removes an unused entry now (its file's last link is gone). Caller holds
     /// `entry.lock`; returns true when the caller must dispose it.
     func removeIfUnusedLocked(_ entry: SealedInode) -> Bool {
-        lock.locked {
+        lock.withLock {
             guard entry.references == 0, entries[entry.key] === entry else { return false }
             entries[entry.key] = nil
             unlinkUnusedLocked(entry)
@@ -94,7 +94,7 @@ final class InodeRegistry: @unchecked Sendable {
 
     /// References on every entry, for the periodic committer and shutdown.
     func retainAll() -> [SealedInode] {
-        lock.locked {
+        lock.withLock {
             entries.values.map { e in
                 if e.references == 0 { unlinkUnusedLocked(e) }
                 e.references += 1
@@ -109,12 +109,12 @@ final class InodeRegistry: @unchecked Sendable {
     @discardableResult
     func makeRoom(for bytes: UInt64, excluding: SealedInode? = nil) -> Bool {
         func satisfied() -> Bool {
-            lock.locked { usage + Int64(clamping: bytes) <= Int64(clamping: scratchLimit) && unusedCount <= maxUnused }
+            lock.withLock { usage + Int64(clamping: bytes) <= Int64(clamping: scratchLimit) && unusedCount <= maxUnused }
         }
         var skipped = Set<ObjectIdentifier>()
         while !satisfied() {
             // The least recently used unused entry not tried yet (usually the oldest).
-            let candidate: SealedInode? = lock.locked {
+            let candidate: SealedInode? = lock.withLock {
                 var e = oldestUnused
                 while let current = e, current === excluding || skipped.contains(ObjectIdentifier(current)) {
                     e = current.newerUnused
@@ -124,12 +124,12 @@ final class InodeRegistry: @unchecked Sendable {
             guard let candidate else { break }
             skipped.insert(ObjectIdentifier(candidate))
             // Never wait for another entry's lock while holding our own.
-            candidate.lock.tryLocked {
+            candidate.lock.withLockIfAvailable {
                 guard candidate.isEvictableLocked, removeIfUnusedLocked(candidate) else { return }
                 candidate.disposeLocked()
             }
         }
-        return lock.locked { usage + Int64(clamping: bytes) <= Int64(clamping: scratchLimit) }
+        return lock.withLock { usage + Int64(clamping: bytes) <= Int64(clamping: scratchLimit) }
     }
 
     // MARK: The unused list (registry lock held)
@@ -152,7 +152,7 @@ final class InodeRegistry: @unchecked Sendable {
 
     /// The unused entries, oldest first (tests).
     var unusedInOrder: [InodeKey] {
-        lock.locked {
+        lock.withLock {
             var keys: [InodeKey] = []
             var e = oldestUnused
             while let current = e { keys.append(current.key); e = current.newerUnused }

@@ -24,7 +24,7 @@ final class PlaintextSizeCache: @unchecked Sendable {
     init(capacity: Int = 1 << 16) { self.capacity = capacity }
 
     func lookup(_ key: InodeKey, ciphertext: Statx) -> UInt64? {
-        lock.locked {
+        lock.withLock {
             guard let e = entries[key], e.ciphertextSize == ciphertext.size, e.mtime == ciphertext.mtime,
                   e.ctime == ciphertext.ctime else { return nil }
             return e.plaintextSize
@@ -32,12 +32,12 @@ final class PlaintextSizeCache: @unchecked Sendable {
     }
 
     func store(_ key: InodeKey, ciphertext: Statx, plaintextSize: UInt64) {
-        lock.locked { storeLocked(key, ciphertext: ciphertext, plaintextSize: plaintextSize) }
+        lock.withLock { storeLocked(key, ciphertext: ciphertext, plaintextSize: plaintextSize) }
     }
 
     /// Stores only if no entry was removed since `generation` was read; true when stored.
     func store(_ key: InodeKey, ciphertext: Statx, plaintextSize: UInt64, ifGeneration generation: UInt64) -> Bool {
-        lock.locked {
+        lock.withLock {
             guard removals == generation else { return false }
             storeLocked(key, ciphertext: ciphertext, plaintextSize: plaintextSize)
             return true
@@ -45,7 +45,7 @@ final class PlaintextSizeCache: @unchecked Sendable {
     }
 
     /// Moves on every removal.
-    var generation: UInt64 { lock.locked { removals } }
+    var generation: UInt64 { lock.withLock { removals } }
 
     private func storeLocked(_ key: InodeKey, ciphertext: Statx, plaintextSize: UInt64) {
         // A crude bound: forgetting everything costs one header read per file later.
@@ -55,7 +55,7 @@ final class PlaintextSizeCache: @unchecked Sendable {
     }
 
     func remove(_ key: InodeKey) {
-        lock.locked {
+        lock.withLock {
             removals &+= 1
             entries.removeValue(forKey: key)
         }

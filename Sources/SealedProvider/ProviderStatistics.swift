@@ -1,3 +1,5 @@
+import Lisafs
+
 /// Counters of what the data path did, for tests, benchmarks and logs.
 public struct SealedProviderStatistics: Equatable, Sendable {
     /// Commits handed to the store (each atomic).
@@ -25,6 +27,6 @@ final class StatisticsCounter: @unchecked Sendable {
     private let lock = Mutex()
     private var values = SealedProviderStatistics()
 
-    func update(_ body: (inout SealedProviderStatistics) -> Void) { lock.locked { body(&values) } }
-    var snapshot: SealedProviderStatistics { lock.locked { values } }
+    func update(_ body: (inout SealedProviderStatistics) -> Void) { lock.withLock { body(&values) } }
+    var snapshot: SealedProviderStatistics { lock.withLock { values } }
 }

@@ -15,13 +15,13 @@ extension SealedProvider {
             changeSize: { [self] size in
                 let entry = try acquire(node)
                 defer { release(entry) }
-                try entry.lock.locked { try entry.setSizeLocked(size) }
+                try entry.lock.withLock { try entry.setSizeLocked(size) }
             })
         applier.errno = { Errno.fromStore($0) }
         applier.timesChanged = { [context] setA, setM in
             // The scratch's times show through stat while it exists.
             guard node.fileType == FileType.regular, let entry = context.registry.peek(node.key) else { return }
-            entry.lock.locked {
+            entry.lock.withLock {
                 if case .scratch(let s) = entry.mode {
                     _ = clinux_futimens_empty_path(s.fd, setA, changes.atime.sec, changes.atime.nsec,
                                                    setM, changes.mtime.sec, changes.mtime.nsec)

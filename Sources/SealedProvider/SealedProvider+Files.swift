@@ -13,7 +13,7 @@ extension SealedProvider {
         case FileType.regular:
             let entry = try acquire(node)
             do {
-                let donated: Int32? = try entry.lock.locked {
+                let donated: Int32? = try entry.lock.withLock {
                     if case .scratch = entry.mode { context.statistics.update { $0.scratchReuses += 1 } }
                     return try entry.openLocked(flags: flags)
                 }
@@ -41,7 +41,7 @@ extension SealedProvider {
             node = created.node
             let inode = try context.registry.acquire(created.node.key, context: context) { try Sys.dup(created.node.fd) }
             entry = inode
-            let donated: Int32? = try inode.lock.locked {
+            let donated: Int32? = try inode.lock.withLock {
                 inode.adoptCreatedLocked(file)
                 adopted = true
                 return try inode.openLocked(flags: flags)
@@ -53,7 +53,7 @@ extension SealedProvider {
             let id = file.id
             name.withCString { _ = unlinkat(dir.fd, $0, 0) }
             if let entry {
-                entry.lock.locked { entry.isUnlinked = true }
+                entry.lock.withLock { entry.isUnlinked = true }
                 release(entry)
             }
             if !adopted { file.close() }
@@ -66,19 +66,19 @@ extension SealedProvider {
     public func read(_ file: OpenFile, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
         guard case .file(let entry) = file.kind else { throw Errno.EISDIR }
         guard offset <= UInt64(Int64.max) else { throw Errno.EINVAL }
-        return try entry.lock.locked { try entry.readLocked(into: buffer, at: offset) }
+        return try entry.lock.withLock { try entry.readLocked(into: buffer, at: offset) }
     }
 
     public func write(_ file: OpenFile, from buffer: UnsafeRawBufferPointer, at offset: UInt64) throws -> Int {
         guard case .file(let entry) = file.kind else { throw Errno.EISDIR }
         guard offset <= UInt64(Int64.max) else { throw Errno.EINVAL }
-        return try entry.lock.locked { try entry.writeLocked(from: buffer, at: offset) }
+        return try entry.lock.withLock { try entry.writeLocked(from: buffer, at: offset) }
     }
 
     /// Seals what changed; costs one fstat when nothing did.
     public func flush(_ file: OpenFile) throws {
         guard case .file(let entry) = file.kind else { return }
-        try entry.lock.locked { try entry.commitLocked(.flush) }
+        try entry.lock.withLock { try entry.commitLocked(.flush) }
     }
 
     /// Seals what changed and makes every commit of the file durable.
@@ -87,13 +87,13 @@ extension SealedProvider {
         case .directory(let fd):
             try Sys.check { Glibc.fsync(fd) }
         case .file(let entry):
-            try entry.lock.locked { try entry.commitLocked(.fsync) }
+            try entry.lock.withLock { try entry.commitLocked(.fsync) }
         }
     }
 
     public func allocate(_ file: OpenFile, mode: UInt64, offset: UInt64, length: UInt64) throws {
         guard case .file(let entry) = file.kind else { throw Errno.EISDIR }
-        try entry.lock.locked { try entry.allocateLocked(mode: mode, offset: offset, length: length) }
+        try entry.lock.withLock { try entry.allocateLocked(mode: mode, offset: offset, length: length) }
     }
 
     public func close(openFile: OpenFile) {
@@ -101,57 +101,21 @@ extension SealedProvider {
         case .directory(let fd):
             Sys.close(fd)
         case .file(let entry):
-            entry.lock.locked { entry.closeOpenLocked() }
+            entry.lock.withLock { entry.closeOpenLocked() }
             release(entry)
         }
     }
 
-    /// Reads host records with a buffer no larger than the remaining budget, so
-    /// the directory position never skips an entry.
+    /// Every record the kernel hands out is returned (HostCalls.readDirectory).
     public func getdents(_ dir: OpenFile, byteBudget: Int, restart: Bool) throws -> [DirectoryEntry] {
         guard case .directory(let fd) = dir.kind else { throw Errno.ENOTDIR }
-        return try dir.streamLock.locked {
-            if restart { try Sys.check { lseek(fd, 0, SEEK_SET) } }
+        return try dir.streamLock.withLock {
             // data/ holds no mount points: every entry is on the directory's device.
             let device = try Sys.statx(fd)
-            var entries: [DirectoryEntry] = []
-            var used = 0
-            var buffer = [UInt8](repeating: 0, count: 16 * 1024)
-            while used < byteBudget {
-                let size = min(buffer.count, byteBudget - used)
-                let n: Int
-                do {
-                    n = try buffer.withUnsafeMutableBytes { raw in try Sys.check { clinux_getdents64(fd, raw.baseAddress, size) } }
-                } catch let error as Errno where error == .EINVAL {
-                    break   // the next record does not fit the remaining budget
-                }
-                if n == 0 { break }
-                used += n
-                parseDirents(buffer, count: n) { entry in
-                    var entry = entry
-                    entry.devMajor = device.devMajor
-                    entry.devMinor = device.devMinor
-                    entries.append(entry)
-                }
-            }
-            return entries
-        }
-    }
-
-    /// Walks `count` bytes of linux_dirent64 records, bounds-checking each.
-    private func parseDirents(_ buffer: [UInt8], count: Int, _ emit: (DirectoryEntry) -> Void) {
-        buffer.withUnsafeBytes { raw in
-            var position = 0
-            let headerSize = 19  // d_ino 8, d_off 8, d_reclen 2, d_type 1
-            while position + headerSize <= count {
-                let ino = raw.loadUnaligned(fromByteOffset: position, as: UInt64.self)
-                let offset = raw.loadUnaligned(fromByteOffset: position + 8, as: UInt64.self)
-                let length = Int(raw.loadUnaligned(fromByteOffset: position + 16, as: UInt16.self))
-                let type = raw[position + 18]
-                guard length >= headerSize, position + length <= count else { return }
-                let name = Array(raw[(position + headerSize)..<(position + length)].prefix { $0 != 0 })
-                emit(DirectoryEntry(name: name, ino: ino, offset: offset, type: type))
-                position += length
+            return try Sys.readDirectory(fd, byteBudget: byteBudget, restart: restart) { entry in
+                entry.devMajor = device.devMajor
+                entry.devMinor = device.devMinor
+                return true
             }
         }
     }

@@ -132,7 +132,7 @@ extension SealedProvider {
     private func forgetIfLastLinkGone(_ victim: (fd: Int32, key: InodeKey)) {
         context.sizes.remove(victim.key)
         if let entry = context.registry.peek(victim.key) {
-            entry.lock.locked {
+            entry.lock.withLock {
                 entry.isUnlinked = true
                 if context.registry.removeIfUnusedLocked(entry) { entry.disposeLocked() }
             }

@@ -105,7 +105,7 @@ public final class SealedProvider: Provider, @unchecked Sendable {
     /// Commits every file durably, releases all scratches and closes the store.
     /// Later calls on this provider fail with EIO. Idempotent.
     public func shutdown() {
-        let first: Bool = shutdownLock.locked {
+        let first: Bool = shutdownLock.withLock {
             defer { isShutDown = true }
             return !isShutDown
         }
@@ -114,7 +114,7 @@ public final class SealedProvider: Provider, @unchecked Sendable {
         periodic = nil
         context.readAhead?.stop()
         for entry in context.registry.retainAll() {
-            entry.lock.locked {
+            entry.lock.withLock {
                 do {
                     try entry.commitLocked(.shutdown)
                 } catch {
@@ -132,7 +132,7 @@ public final class SealedProvider: Provider, @unchecked Sendable {
     /// (Also what the periodic committer runs.)
     public func commitAll(fullScan: Bool = true) {
         for entry in context.registry.retainAll() {
-            entry.lock.locked {
+            entry.lock.withLock {
                 guard entry.openCount > 0 || entry.commitFailed else { return }
                 do {
                     try entry.commitLocked(fullScan ? .periodicFull : .periodicQuick)
@@ -152,7 +152,7 @@ public final class SealedProvider: Provider, @unchecked Sendable {
     /// Drops a reference on an entry, disposing it when it is unused and not
     /// worth keeping, then trims the cache.
     func release(_ entry: SealedInode) {
-        entry.lock.locked {
+        entry.lock.withLock {
             if context.registry.dropReferenceLocked(entry, keep: entry.keepWhenUnusedLocked) {
                 entry.disposeLocked()
             }
@@ -203,7 +203,7 @@ public final class SealedProvider: Provider, @unchecked Sendable {
             return try Sys.statx(fd)
         case .file(let entry):
             var st = try Sys.statx(entry.pathFD)
-            if let live = entry.lock.locked({ entry.liveStatLocked() }) { apply(live, to: &st) }
+            if let live = entry.lock.withLock({ entry.liveStatLocked() }) { apply(live, to: &st) }
             return st
         }
     }
@@ -213,7 +213,7 @@ public final class SealedProvider: Provider, @unchecked Sendable {
     func plaintextStat(_ node: Node, ciphertext: Statx, openedAs name: (dir: Node, name: FileName)? = nil) -> Statx {
         var st = ciphertext
         guard node.fileType == FileType.regular else { return st }
-        if let entry = context.registry.peek(node.key), let live = entry.lock.locked({ entry.liveStatLocked() }) {
+        if let entry = context.registry.peek(node.key), let live = entry.lock.withLock({ entry.liveStatLocked() }) {
             apply(live, to: &st)
             return st
         }

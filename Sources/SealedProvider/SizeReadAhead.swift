@@ -127,7 +127,7 @@ final class SizeReadAhead: @unchecked Sendable {
             let n = buffer.withUnsafeMutableBytes { clinux_getdents64(fd, $0.baseAddress, $0.count) }
             guard n > 0 else { break }
             // Only what the filesystem lists as regular files (nothing else is opened).
-            for entry in DirectoryRecords(buffer, count: n) where entry.type == 8 /* DT_REG */ {
+            for entry in LinuxDirents(buffer, count: n) where entry.type == 8 /* DT_REG: never . or .. */ {
                 names.append(entry.name)
                 if names.count >= Self.entryLimit { break listing }
             }

@@ -61,23 +61,3 @@ extension HostCalls {
         }
     }
 }
-
-/// pthread mutex with a closure API; `tryLocked` for eviction, which must never wait.
-final class Mutex: @unchecked Sendable {
-    private let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    init() { m.initialize(to: pthread_mutex_t()); pthread_mutex_init(m, nil) }
-    deinit { pthread_mutex_destroy(m); m.deallocate() }
-
-    func locked<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(m)
-        defer { pthread_mutex_unlock(m) }
-        return try body()
-    }
-
-    /// Runs `body` if the lock is free right now; nil otherwise.
-    func tryLocked<R>(_ body: () throws -> R) rethrows -> R? {
-        guard pthread_mutex_trylock(m) == 0 else { return nil }
-        defer { pthread_mutex_unlock(m) }
-        return try body()
-    }
-}

@@ -40,11 +40,12 @@ final class RWLock: @unchecked Sendable {
     }
 }
 
-/// A plain mutex (pthread_mutex) for short critical sections on bookkeeping.
-final class Mutex: @unchecked Sendable {
+/// A plain mutex (pthread_mutex) for short critical sections on bookkeeping,
+/// shared by the server and the providers.
+public final class Mutex: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
-    init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
@@ -56,12 +57,19 @@ final class Mutex: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
+    public func lock() { pthread_mutex_lock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
 
     @discardableResult
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+
+    /// Runs `body` if the lock is free right now; nil otherwise (for work that must never wait).
+    public func withLockIfAvailable<T>(_ body: () throws -> T) rethrows -> T? {
+        guard pthread_mutex_trylock(mutex) == 0 else { return nil }
         defer { pthread_mutex_unlock(mutex) }
         return try body()
     }
