@@ -12,9 +12,10 @@ struct ChangeDigest: Equatable, Sendable {
 ///
 /// Every commit compares each scratch chunk with what was last committed, and a
 /// commit of fresh data digests every byte it seals, so this hash sits next to the
-/// AEAD on the hot path. XXH3 runs at memory speed (tens of GB/s), where the keyed
-/// cryptographic choices cost a large fraction of the AEAD itself (GMAC about half
-/// of AES-256-GCM, SipHash more) — measured in BENCHMARKS.md.
+/// AEAD on the hot path. Measured here over 64 KiB chunks (BENCHMARKS.md, "Change
+/// digest"): XXH3-128 12–16 GB/s, GMAC (libsodium, AES-NI) 5 GB/s, SipHash-2-4 2.4
+/// GB/s, against 1.55 GB/s for sealing with AES-256-GCM: a digest costs the commit
+/// about 10 % of the AEAD with XXH3, 30 % with GMAC, 65 % with SipHash.
 ///
 /// A non-cryptographic hash is enough here because of what a collision can do:
 /// digests never leave the process and are never stored, so the only effect of two
