@@ -156,18 +156,7 @@ public final class SealedStore: @unchecked Sendable {
         guard root >= 0 else { throw SealedStoreError.notAStore("cannot open \(path): \(String(cString: strerror(errno)))") }
         var success = false
         defer { if !success { Glibc.close(root) } }
-        guard let configBytes = try readFileAt(root, StoreLayout.configName, limit: 4096) else {
-            throw SealedStoreError.notAStore("\(path) has no config")
-        }
-        guard let keyringBytes = try readFileAt(root, StoreLayout.keyringName, limit: 1 << 20) else {
-            throw SealedStoreError.notAStore("\(path) has no keyring")
-        }
-        let config = try StoreConfig.parse(configBytes)
-        let keyring = try Keyring.open(keyringBytes, key: key)
-        guard keyring.storeID == config.storeID else { throw SealedStoreError.configDamaged("store ID differs from the keyring's") }
-        guard Sodium.equal(keyring.header.configDigest, Sodium.hash(configBytes)) else {
-            throw SealedStoreError.configDamaged("config does not match the digest recorded in the keyring")
-        }
+        let (config, keyring) = try StoreRootFiles.read(root, path: path).openKeyring(with: key)
         let meta = try openDirectory(root, StoreLayout.metaName)
         let lockFD = openAt(meta, StoreLayout.lockName, O_RDWR | O_CREAT, 0o600)
         Glibc.close(meta)

@@ -20,9 +20,8 @@ public struct StoreInfo: Sendable {
         let root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard root >= 0 else { throw SealedStoreError.notAStore("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(root) }
-        guard let configBytes = try readFileAt(root, StoreLayout.configName, limit: 4096) else { throw SealedStoreError.notAStore("\(path) has no config") }
-        guard let ringBytes = try readFileAt(root, StoreLayout.keyringName, limit: 1 << 20) else { throw SealedStoreError.notAStore("\(path) has no keyring") }
-        var info = StoreInfo(config: try StoreConfig.parse(configBytes), keyring: try KeyringHeader.parse(ringBytes))
+        let rootFiles = try StoreRootFiles.read(root, path: path)
+        var info = StoreInfo(config: try StoreConfig.parse(rootFiles.configBytes), keyring: try KeyringHeader.parse(rootFiles.keyringBytes))
         let data = try openDirectory(root, StoreLayout.dataName)
         defer { close(data) }
         info.count(data)

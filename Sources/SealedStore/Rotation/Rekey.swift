@@ -30,20 +30,7 @@ public enum StoreRekey {
         let root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard root >= 0 else { throw SealedStoreError.notAStore("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(root) }
-        guard let configBytes = try readFileAt(root, StoreLayout.configName, limit: 4096) else {
-            throw SealedStoreError.notAStore("\(path) has no config")
-        }
-        guard let ringBytes = try readFileAt(root, StoreLayout.keyringName, limit: 1 << 20) else {
-            throw SealedStoreError.notAStore("\(path) has no keyring")
-        }
-        let config = try StoreConfig.parse(configBytes)
-        let ring = try Keyring.open(ringBytes, key: current)
-        // The same consistency checks as opening the store: never rewrap a keyring that belongs
-        // to another config.
-        guard ring.storeID == config.storeID else { throw SealedStoreError.configDamaged("store ID differs from the keyring's") }
-        guard Sodium.equal(ring.header.configDigest, Sodium.hash(configBytes)) else {
-            throw SealedStoreError.configDamaged("config does not match the digest recorded in the keyring")
-        }
+        let ring = try StoreRootFiles.read(root, path: path).openKeyring(with: current).keyring
         let rewrapped = try ring.rewrapped(with: try new(), cost: cost)
         try RotationTestHooks.step(.rekeyBeforeReplace)
         try rewrapped.replaceFile(rootFD: root)
