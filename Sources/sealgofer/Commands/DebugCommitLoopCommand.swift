@@ -65,13 +65,5 @@ struct DebugCommitLoopCommand: ParsableCommand {
         s.close()
     }
 
-    private func say(_ line: String) {
-        let bytes = Array((line + "\n").utf8)
-        var done = 0
-        while done < bytes.count {
-            let w = bytes.withUnsafeBytes { write(1, $0.baseAddress! + done, bytes.count - done) }
-            if w <= 0 { if errno == EINTR { continue }; return }
-            done += w
-        }
-    }
+    private func say(_ line: String) { writeLineUnbuffered(line) }
 }
