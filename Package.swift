@@ -28,9 +28,6 @@ let package = Package(
             pkgConfig: "libxxhash",
             providers: [.apt(["libxxhash-dev"])]
         ),
-        // AES-256-GCM through OpenSSL's libcrypto (apt: libssl-dev): the chunk AEAD's fast path,
-        // byte-identical to libsodium's, which stays the fallback.
-        .target(name: "CAESGCM", linkerSettings: [.linkedLibrary("crypto")]),
         // Thin C shims for Linux calls Swift cannot make directly.
         .target(name: "CLinux"),
         // lisafs wire format, communicators, server, FD table, node tree, Provider protocol. No crypto.
@@ -45,7 +42,7 @@ let package = Package(
         // Keys, chunk format, sidecars, commit journal, verify, rotate. No protocol.
         .target(
             name: "SealedStore",
-            dependencies: ["CSodium", "CLinux", "CAESGCM"]
+            dependencies: ["CSodium", "CLinux"]
         ),
         // Plaintext passthrough provider (like gVisor's fsgofer).
         .target(
@@ -60,7 +57,7 @@ let package = Package(
         // `swift run -c release sealed-bench`: the SealedProvider figures of BENCHMARKS.md.
         .executableTarget(
             name: "sealed-bench",
-            dependencies: ["SealedProvider", "HostProvider", "SealedStore", "Lisafs", "CLinux", "CSodium", "CAESGCM",
+            dependencies: ["SealedProvider", "HostProvider", "SealedStore", "Lisafs", "CLinux", "CSodium",
                            .product(name: "Logging", package: "swift-log")],
             path: "Sources/SealedBench"
         ),

@@ -1,4 +1,3 @@
-import CAESGCM
 import CLinux
 import CSodium
 import Foundation
@@ -83,8 +82,7 @@ struct RawAEAD {
 
     private var slotSize: Int { chunk + 40 }
 
-    /// `openSSL`: the AES-256-GCM backend the store uses when it can (Sources/CAESGCM).
-    func seconds(seal: Bool, threads: Int, openSSL: Bool = false) -> Double {
+    func seconds(seal: Bool, threads: Int) -> Double {
         let t0 = now()
         let k = key
         let body = { (w: Int) in
@@ -98,9 +96,7 @@ struct RawAEAD {
                 var length: UInt64 = 0
                 if seal {
                     randombytes_buf(s, 24)
-                    if suite == .aes256gcm && openSSL {
-                        precondition(sg_aesgcm_seal(s + 24, p, chunk, ad, 40, s, k) == 0, "OpenSSL seal failed")
-                    } else if suite == .aes256gcm {
+                    if suite == .aes256gcm {
                         _ = crypto_aead_aes256gcm_encrypt(s + 24, &length, p, UInt64(chunk), ad, 40, nil, s, k)
                     } else {
                         _ = crypto_aead_xchacha20poly1305_ietf_encrypt(s + 24, &length, p, UInt64(chunk), ad, 40, nil, s, k)
@@ -192,7 +188,6 @@ func benchCommit() throws {
         }
         keep("seal1", timed { _ = raw.seconds(seal: true, threads: 1) })
         keep("sealN", timed { _ = raw.seconds(seal: true, threads: threads) })
-        if CipherSuite.fastAES { keep("sealSSL", timed { _ = raw.seconds(seal: true, threads: 1, openSSL: true) }) }
 
         // Decrypt on open: a fresh provider opens the committed file, which fills its
         // scratch with the plaintext before the open returns.
@@ -237,12 +232,10 @@ func benchCommit() throws {
         print(label.padding(toLength: 50, withPad: " ", startingAt: 0) + fmtRate(mib, best[key]!)
               + String(format: "   CPU %.3f s", bestCPU[key]!))
     }
-    print("AES-256-GCM of the store: \(CipherSuite.fastAES ? "OpenSSL libcrypto" : "libsodium"); raw AEAD rows: libsodium")
     print("\(sizeMiB) MiB, \(suite.name), \(chunk)-byte chunks, best of \(rounds) interleaved rounds, \(threads) threads; load \(loadAverage())")
     row("commit of a fresh file (one Flush)", "commit")
     row("raw AEAD seal, 1 thread", "seal1")
     row("raw AEAD seal, \(threads) threads", "sealN")
-    if best["sealSSL"] != nil { row("raw AES-256-GCM seal by OpenSSL, 1 thread", "sealSSL") }
     print(String(format: "ratio commit / raw seal: %.2fx (1 thread), %.2fx (%d threads)  (goal >= 0.8x); CPU time raw 1 thread / commit %.2fx",
                  best["seal1"]! / best["commit"]!, best["sealN"]! / best["commit"]!, threads, bestCPU["seal1"]! / bestCPU["commit"]!))
     row("open of the committed file, fresh provider", "open")

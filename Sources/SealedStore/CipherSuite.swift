@@ -1,4 +1,3 @@
-import CAESGCM
 import CSodium
 
 /// The chunk AEADs (Keys/README.md: suite 1 and 2). Both take random nonces.
@@ -16,13 +15,6 @@ public enum CipherSuite: UInt8, Sendable, CaseIterable, CustomStringConvertible 
     public init?(name: String) {
         guard let s = CipherSuite.allCases.first(where: { $0.name == name }) else { return nil }
         self = s
-    }
-
-    /// Whether AES-256-GCM runs through OpenSSL's libcrypto (Sources/CAESGCM) rather than
-    /// libsodium; both produce the same bytes. Settable for benchmarks and tests.
-    public static var fastAES: Bool {
-        get { sg_aesgcm_enabled() != 0 }
-        set { sg_aesgcm_set_enabled(newValue ? 1 : 0) }
     }
 
     /// AES-256-GCM where the CPU supports it in libsodium, otherwise XChaCha20-Poly1305.
@@ -43,8 +35,6 @@ public enum CipherSuite: UInt8, Sendable, CaseIterable, CustomStringConvertible 
         case .xchacha20poly1305:
             _ = crypto_aead_xchacha20poly1305_ietf_encrypt(o, &outLen, m, UInt64(plaintext.count), a, UInt64(ad.count), nil, n, k)
         case .aes256gcm:
-            // OpenSSL when it is in use (same bytes, ≈ 2× faster here), else libsodium.
-            if sg_aesgcm_seal(o, m, plaintext.count, a, ad.count, n, k) == 0 { return }
             _ = crypto_aead_aes256gcm_encrypt(o, &outLen, m, UInt64(plaintext.count), a, UInt64(ad.count), nil, n, k)
         }
     }
@@ -64,13 +54,6 @@ public enum CipherSuite: UInt8, Sendable, CaseIterable, CustomStringConvertible 
             return crypto_aead_xchacha20poly1305_ietf_decrypt(o, &outLen, nil, c, UInt64(ciphertext.count), a, UInt64(ad.count), n, k) == 0
         case .aes256gcm:
             guard Sodium.aes256gcmAvailable else { return false }
-            if let o {
-                switch sg_aesgcm_open(o, c, ciphertext.count, a, ad.count, n, k) {
-                case 0: return true
-                case 1: return false
-                default: break   // backend off: libsodium
-                }
-            }
             return crypto_aead_aes256gcm_decrypt(o, &outLen, nil, c, UInt64(ciphertext.count), a, UInt64(ad.count), n, k) == 0
         }
     }
