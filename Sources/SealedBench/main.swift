@@ -388,7 +388,9 @@ func benchMetadata() throws {
     }
 }
 
-/// Profiling aid: fresh-file commits only (`--only commitloop --rounds N`), each timed.
+/// Profiling aid: fresh-file commits only (`--only commitloop --rounds N [--par 2,1,3]`), each
+/// timed; rounds cycle through the store parallelisms given (a fresh session each), so that
+/// settings are compared under the same load. Round 0 is a warm-up (first touch of memory).
 func benchCommitLoop() throws {
     let root = makeTemporaryDirectory("sealed-bench-commitloop")
     defer { try? FileManager.default.removeItem(atPath: root) }
@@ -398,21 +400,36 @@ func benchCommitLoop() throws {
     options.donateLimit = 1 << 40
     options.scratchLimit = 1 << 40
     options.commitInterval = 0
+    let pars = (option("--par") ?? "\(SealedStore.Options().parallelism)").split(separator: ",").compactMap { Int($0) }
     let size = sizeMiB << 20
     let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
     defer { plain.deallocate() }
     randombytes_buf(plain.baseAddress!, size)
-    try withSession(root + "/store", key, options) { client, rootFD, _ in
-        for round in 0..<rounds {
-            let created = try client.create(rootFD, "big\(round)")
-            guard let fd = created.donated else { throw BenchClient.Failure(description: "no donated FD") }
-            for i in 0..<(size >> 20) { _ = pwrite(fd, plain.baseAddress! + (i << 20), 1 << 20, off_t(i) << 20) }
-            let t = try timed { try client.flush(created.open) }
-            Glibc.close(fd)
-            try client.close([created.open, created.control])
-            try client.unlink(rootFD, "big\(round)")   // its pages are reused by the next round
-            print(String(format: "commit %d: %6.0f MiB/s wall (%.3f s), CPU %.3f s", round, Double(size) / 1_048_576 / t.wall, t.wall, t.cpu))
-        }
+    var walls: [Int: [Double]] = [:], cpus: [Int: [Double]] = [:]
+    for round in 0...rounds {
+        let par = pars[round % pars.count]
+        var storeOptions = SealedStore.Options()
+        storeOptions.parallelism = par
+        let store = try SealedStore.open(at: root + "/store", key: key, options: storeOptions)
+        let provider = try SealedProvider(store: store, options: options, logger: logger)
+        let client = try BenchClient(server: Server(provider: provider))
+        defer { client.shutdown(); provider.shutdown() }
+        let rootFD = try client.mount()
+        let created = try client.create(rootFD, "big")
+        guard let fd = created.donated else { throw BenchClient.Failure(description: "no donated FD") }
+        for i in 0..<(size >> 20) { _ = pwrite(fd, plain.baseAddress! + (i << 20), 1 << 20, off_t(i) << 20) }
+        let t = try timed { try client.flush(created.open) }
+        Glibc.close(fd)
+        try client.close([created.open, created.control])
+        try client.unlink(rootFD, "big")   // its pages are reused by the next round
+        print(String(format: "commit %d, parallelism %d: %6.0f MiB/s wall (%.3f s), CPU %.3f s%@", round, par,
+                     Double(size) / 1_048_576 / t.wall, t.wall, t.cpu, round == 0 ? " (warm-up)" : ""))
+        if round > 0 { walls[par, default: []].append(t.wall); cpus[par, default: []].append(t.cpu) }
+    }
+    for par in pars where walls[par] != nil {
+        let w = walls[par]!.sorted(), c = cpus[par]!.sorted()
+        print(String(format: "parallelism %d: wall median %.3f s (best %.3f), CPU median %.3f s (best %.3f), %d rounds",
+                     par, w[w.count / 2], w[0], c[c.count / 2], c[0], w.count))
     }
 }
 
