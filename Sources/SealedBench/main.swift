@@ -10,7 +10,8 @@ import SealedStore
 // sealed-bench: the SealedProvider figures of BENCHMARKS.md, side by side in one run.
 //
 //   swift run -c release sealed-bench [--dir BASE] [--size-mib 256] [--rounds 3] [--seconds 1]
-//                                     [--repeats 5] [--only commit|metadata|create|smallfiles]
+//                                     [--repeats 5] [--only commit|metadata|create|smallfiles|commitloop]
+//                                     [--scratch DIR] [--par 2,1,3 (commitloop)]
 //
 // 1. Commit throughput of a freshly written file (written through the donated
 //    FD, sealed by one Flush) against raw libsodium AEAD of the same bytes.
@@ -31,6 +32,16 @@ let seconds = Double(option("--seconds") ?? "1") ?? 1
 let repeats = Int(option("--repeats") ?? "5") ?? 5
 let only = option("--only")
 let rounds = Int(option("--rounds") ?? "3") ?? 3
+/// Where the commit benchmarks put scratch files (default: the provider's private directory under
+/// /dev/shm); `--scratch private-tmpfs` mounts the private tmpfs `serve` uses (needs CAP_SYS_ADMIN).
+let scratchDirectory: String? = {
+    guard let s = option("--scratch") else { return nil }
+    guard s == "private-tmpfs" else { return s }
+    do { return "/proc/self/fd/\(try ScratchTmpfs.makePrivateTmpfs(scratchLimit: 64 << 30))" } catch {
+        FileHandle.standardError.write(Data("sealed-bench: private tmpfs: \(error)\n".utf8))
+        exit(1)
+    }
+}()
 var logger = Logger(label: "sealed-bench")
 logger.logLevel = .warning
 
@@ -156,6 +167,7 @@ func benchCommit() throws {
     options.donateLimit = 1 << 40
     options.scratchLimit = 1 << 40
     options.commitInterval = 0
+    options.scratchDirectory = scratchDirectory
     var direct = options
     direct.donateLimit = 1 << 20
     let size = sizeMiB << 20
@@ -232,6 +244,7 @@ func benchCommit() throws {
         print(label.padding(toLength: 50, withPad: " ", startingAt: 0) + fmtRate(mib, best[key]!)
               + String(format: "   CPU %.3f s", bestCPU[key]!))
     }
+    print("store under \(base), scratch \(scratchDirectory ?? "private under /dev/shm")")
     print("\(sizeMiB) MiB, \(suite.name), \(chunk)-byte chunks, best of \(rounds) interleaved rounds, \(threads) threads; load \(loadAverage())")
     row("commit of a fresh file (one Flush)", "commit")
     row("raw AEAD seal, 1 thread", "seal1")
@@ -400,6 +413,7 @@ func benchCommitLoop() throws {
     options.donateLimit = 1 << 40
     options.scratchLimit = 1 << 40
     options.commitInterval = 0
+    options.scratchDirectory = scratchDirectory
     let pars = (option("--par") ?? "\(SealedStore.Options().parallelism)").split(separator: ",").compactMap { Int($0) }
     let size = sizeMiB << 20
     let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
