@@ -96,6 +96,10 @@ final class BenchClient {
         _ = try call(.pWrite, PWriteReq(offset: 0, fd: fd, buf: bytes), PWriteResp.self)
     }
 
+    func unlink(_ dir: FDID, _ name: String) throws {
+        _ = try call(.unlinkAt, UnlinkAtReq(dirFD: dir, flags: 0, name: Array(name.utf8)), UnlinkAtResp.self)
+    }
+
     func mkdir(_ dir: FDID, _ name: String) throws -> FDID {
         try call(.mkdirAt, MkdirAtReq(dirFD: dir, uid: NoUID, gid: NoGID, mode: 0o755, name: Array(name.utf8)), MkdirAtResp.self)
             .childDir.controlFD

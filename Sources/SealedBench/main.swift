@@ -10,7 +10,8 @@ import SealedStore
 // sealed-bench: the SealedProvider figures of BENCHMARKS.md, side by side in one run.
 //
 //   swift run -c release sealed-bench [--dir BASE] [--size-mib 256] [--rounds 3] [--seconds 1]
-//                                     [--repeats 5] [--only commit|metadata|create|smallfiles]
+//                                     [--repeats 5] [--only commit|metadata|create|smallfiles|commitloop]
+//                                     [--scratch DIR] [--par 2,1,3 (commitloop)]
 //
 // 1. Commit throughput of a freshly written file (written through the donated
 //    FD, sealed by one Flush) against raw libsodium AEAD of the same bytes.
@@ -31,6 +32,16 @@ let seconds = Double(option("--seconds") ?? "1") ?? 1
 let repeats = Int(option("--repeats") ?? "5") ?? 5
 let only = option("--only")
 let rounds = Int(option("--rounds") ?? "3") ?? 3
+/// Where the commit benchmarks put scratch files (default: the provider's private directory under
+/// /dev/shm); `--scratch private-tmpfs` mounts the private tmpfs `serve` uses (needs CAP_SYS_ADMIN).
+let scratchDirectory: String? = {
+    guard let s = option("--scratch") else { return nil }
+    guard s == "private-tmpfs" else { return s }
+    do { return "/proc/self/fd/\(try ScratchTmpfs.makePrivateTmpfs(scratchLimit: 64 << 30))" } catch {
+        FileHandle.standardError.write(Data("sealed-bench: private tmpfs: \(error)\n".utf8))
+        exit(1)
+    }
+}()
 var logger = Logger(label: "sealed-bench")
 logger.logLevel = .warning
 
@@ -156,6 +167,7 @@ func benchCommit() throws {
     options.donateLimit = 1 << 40
     options.scratchLimit = 1 << 40
     options.commitInterval = 0
+    options.scratchDirectory = scratchDirectory
     var direct = options
     direct.donateLimit = 1 << 20
     let size = sizeMiB << 20
@@ -223,12 +235,16 @@ func benchCommit() throws {
         }
         keep("open1", timed { _ = raw.seconds(seal: false, threads: 1) })
         keep("openN", timed { _ = raw.seconds(seal: false, threads: threads) })
+        // Freed pages are reused by the next round. On this VM (Firecracker) memory the guest
+        // never touched before costs a host fault per page: 5-7x the copy into it (BENCHMARKS.md).
+        if round + 1 < rounds { try withSession(storePath, key, options) { client, rootFD, _ in try client.unlink(rootFD, name) } }
     }
     let mib = Double(size) / 1_048_576
     func row(_ label: String, _ key: String) {
         print(label.padding(toLength: 50, withPad: " ", startingAt: 0) + fmtRate(mib, best[key]!)
               + String(format: "   CPU %.3f s", bestCPU[key]!))
     }
+    print("store under \(base), scratch \(scratchDirectory ?? "private under /dev/shm")")
     print("\(sizeMiB) MiB, \(suite.name), \(chunk)-byte chunks, best of \(rounds) interleaved rounds, \(threads) threads; load \(loadAverage())")
     row("commit of a fresh file (one Flush)", "commit")
     row("raw AEAD seal, 1 thread", "seal1")
@@ -385,6 +401,52 @@ func benchMetadata() throws {
     }
 }
 
+/// Profiling aid: fresh-file commits only (`--only commitloop --rounds N [--par 2,1,3]`), each
+/// timed; rounds cycle through the store parallelisms given (a fresh session each), so that
+/// settings are compared under the same load. Round 0 is a warm-up (first touch of memory).
+func benchCommitLoop() throws {
+    let root = makeTemporaryDirectory("sealed-bench-commitloop")
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let (first, key) = try newStore(root)
+    first.close()
+    var options = SealedProvider.Options()
+    options.donateLimit = 1 << 40
+    options.scratchLimit = 1 << 40
+    options.commitInterval = 0
+    options.scratchDirectory = scratchDirectory
+    let pars = (option("--par") ?? "\(SealedStore.Options().parallelism)").split(separator: ",").compactMap { Int($0) }
+    let size = sizeMiB << 20
+    let plain = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 4096)
+    defer { plain.deallocate() }
+    randombytes_buf(plain.baseAddress!, size)
+    var walls: [Int: [Double]] = [:], cpus: [Int: [Double]] = [:]
+    for round in 0...rounds {
+        let par = pars[round % pars.count]
+        var storeOptions = SealedStore.Options()
+        storeOptions.parallelism = par
+        let store = try SealedStore.open(at: root + "/store", key: key, options: storeOptions)
+        let provider = try SealedProvider(store: store, options: options, logger: logger)
+        let client = try BenchClient(server: Server(provider: provider))
+        defer { client.shutdown(); provider.shutdown() }
+        let rootFD = try client.mount()
+        let created = try client.create(rootFD, "big")
+        guard let fd = created.donated else { throw BenchClient.Failure(description: "no donated FD") }
+        for i in 0..<(size >> 20) { _ = pwrite(fd, plain.baseAddress! + (i << 20), 1 << 20, off_t(i) << 20) }
+        let t = try timed { try client.flush(created.open) }
+        Glibc.close(fd)
+        try client.close([created.open, created.control])
+        try client.unlink(rootFD, "big")   // its pages are reused by the next round
+        print(String(format: "commit %d, parallelism %d: %6.0f MiB/s wall (%.3f s), CPU %.3f s%@", round, par,
+                     Double(size) / 1_048_576 / t.wall, t.wall, t.cpu, round == 0 ? " (warm-up)" : ""))
+        if round > 0 { walls[par, default: []].append(t.wall); cpus[par, default: []].append(t.cpu) }
+    }
+    for par in pars where walls[par] != nil {
+        let w = walls[par]!.sorted(), c = cpus[par]!.sorted()
+        print(String(format: "parallelism %d: wall median %.3f s (best %.3f), CPU median %.3f s (best %.3f), %d rounds",
+                     par, w[w.count / 2], w[0], c[c.count / 2], c[0], w.count))
+    }
+}
+
 /// Profiling aid: creates on the sealed provider only.
 func benchCreates() throws {
     let root = makeTemporaryDirectory("sealed-bench-create")
@@ -408,6 +470,7 @@ func benchCreates() throws {
 
 do {
     if only == "create" { try benchCreates() }
+    if only == "commitloop" { try benchCommitLoop() }
     if only == "smallfiles" { try benchSmallFiles() }
     if only == nil || only == "commit" { try benchCommit() }
     if only == nil || only == "metadata" { try benchMetadata() }
