@@ -26,6 +26,8 @@ final class CrashTests: XCTestCase {
             if aes { args += ["--rekey-threshold", "40"] }        // moves to fresh IDs happen under fire too
             if iteration % 2 == 1 { args += ["--no-ordering-syncs"] }
             let (pid, outPath) = try spawn(args, dir: dir)
+            // Every fourth kill is timed from the spawn, so that some land in start-up and recovery.
+            if iteration % 4 != 3 { waitForStartLine(outPath) }
             usleep(UInt32.random(in: 15_000...120_000, using: &rng))
             kill(pid, SIGKILL)
             var status: Int32 = 0
@@ -97,6 +99,8 @@ final class CrashTests: XCTestCase {
             if aes { args += ["--rekey-threshold", "12"] }
             if iteration % 2 == 1 { args += ["--no-ordering-syncs"] }
             let (pid, outPath) = try spawn(args, dir: dir)
+            // Every fourth kill is timed from the spawn, so that some land in start-up and recovery.
+            if iteration % 4 != 3 { waitForStartLine(outPath) }
             usleep(UInt32.random(in: 20_000...150_000, using: &rng))
             kill(pid, SIGKILL)
             var status: Int32 = 0
@@ -216,6 +220,16 @@ final class CrashTests: XCTestCase {
         }
         print("import crash test: \(kills) kills, \(partial) imports cut short, \(seen) complete files found")
         XCTAssertGreaterThan(partial, 0, "some kills landed inside an import")
+    }
+
+    /// Waits (up to 10 s) until a loop child has announced its starting state, so that the random
+    /// delay before the kill is spent inside the loop and not on process start-up, which under load
+    /// can take longer than the whole delay (kills before the first commit prove nothing).
+    private func waitForStartLine(_ outPath: String) {
+        for _ in 0..<2000 {
+            if let text = try? String(contentsOfFile: outPath, encoding: .utf8), text.contains("\n") { return }
+            usleep(5_000)
+        }
     }
 
     private func spawn(_ args: [String], dir: TempDir) throws -> (pid_t, String) {
