@@ -332,78 +332,109 @@ func benchMetadata() throws {
     _ = FileManager.default.createFile(atPath: hostRoot + "/data4k", contents: Data(repeating: 9, count: 4096))
     let host = try HostProvider(rootPath: hostRoot, logger: logger)
 
-    // The same tree in a sealed store, made through the provider.
-    let sealedRoot = makeTemporaryDirectory("sealed-bench-store")
-    defer { try? FileManager.default.removeItem(atPath: sealedRoot) }
-    let (store, _) = try newStore(sealedRoot)
-    var options = SealedProvider.Options()
-    options.commitInterval = 0
-    let sealed = try SealedProvider(store: store, options: options, logger: logger)
-    defer { sealed.shutdown() }
+    // The same tree in sealed stores, made through the provider: with the creation pool (the
+    // default) and without it (BENCH_NO_POOL_ROW=1 drops that column).
+    let withNoPoolRow = ProcessInfo.processInfo.environment["BENCH_NO_POOL_ROW"] == nil
+    var cleanups: [() -> Void] = []
+    defer { for c in cleanups { c() } }
+    func sealedProvider(pool: Bool) throws -> SealedProvider {
+        let sealedRoot = makeTemporaryDirectory("sealed-bench-store")
+        let (store, _) = try newStore(sealedRoot)
+        var options = SealedProvider.Options()
+        options.commitInterval = 0
+        if !pool { options.creationPool = 0 }
+        let provider = try SealedProvider(store: store, options: options, logger: logger)
+        cleanups.append { provider.shutdown(); try? FileManager.default.removeItem(atPath: sealedRoot) }
+        return provider
+    }
+    func populateSealed(_ client: BenchClient, _ root: FDID) throws {
+        for i in 0..<walkFiles {
+            let c = try client.create(root, String(format: "w%04d", i))
+            if let d = c.donated { _ = pwrite(d, "x", 1, 0); Glibc.close(d) }
+            try client.close([c.open, c.control])
+        }
+        let big = try client.mkdir(root, "big")
+        for i in 0..<bigEntries {
+            let c = try client.create(big, String(format: "f%05d", i))
+            if let d = c.donated { Glibc.close(d) }
+            try client.close([c.open, c.control])
+        }
+        let c = try client.create(root, "data4k")
+        if let d = c.donated { _ = [UInt8](repeating: 9, count: 4096).withUnsafeBytes { pwrite(d, $0.baseAddress!, 4096, 0) }; Glibc.close(d) }
+        try client.close([c.open, c.control])
+    }
 
     var envs = [
         try metadataEnv("host", host) { _, _ in },
-        try metadataEnv("sealed", sealed) { client, root in
-            for i in 0..<walkFiles {
-                let c = try client.create(root, String(format: "w%04d", i))
-                if let d = c.donated { _ = pwrite(d, "x", 1, 0); Glibc.close(d) }
-                try client.close([c.open, c.control])
-            }
-            let big = try client.mkdir(root, "big")
-            for i in 0..<bigEntries {
-                let c = try client.create(big, String(format: "f%05d", i))
-                if let d = c.donated { Glibc.close(d) }
-                try client.close([c.open, c.control])
-            }
-            let c = try client.create(root, "data4k")
-            if let d = c.donated { _ = [UInt8](repeating: 9, count: 4096).withUnsafeBytes { pwrite(d, $0.baseAddress!, 4096, 0) }; Glibc.close(d) }
-            try client.close([c.open, c.control])
-        },
+        try metadataEnv("sealed", try sealedProvider(pool: true), populate: populateSealed),
     ]
+    if withNoPoolRow { envs.append(try metadataEnv("sealed, no pool", try sealedProvider(pool: false), populate: populateSealed)) }
     defer { for e in envs { e.client.shutdown() } }
-    print("metadata ops, single client, median of \(repeats) interleaved runs of \(seconds) s; stores under \(base)")
-    print("op                     host ops/s   sealed ops/s   sealed time/op vs host")
+    print("metadata ops, single client, median of \(repeats) interleaved runs of \(seconds) s; stores under \(base); load \(loadAverage())")
+    print("CPU = the whole process (client, server and background threads) per op, median run")
+    print("op                     host ops/s   sealed ops/s   sealed time/op vs host"
+          + (withNoPoolRow ? "   no-pool ops/s  vs host" : "") + "   CPU us/op host / sealed" + (withNoPoolRow ? " / no pool" : ""))
+    func processCPU() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
     for (name, op) in operations {
-        var samples: [[Double]] = [[], []]
+        var samples = [[Double]](repeating: [], count: envs.count)
+        var cpu = [[Double]](repeating: [], count: envs.count)
         var i = 0
         for _ in 0..<repeats {
             for e in 0..<envs.count {
                 let warm = now() + seconds / 10
                 while now() < warm { try op(&envs[e], i); i += 1 }
-                let start = now()
+                let start = now(), startCPU = processCPU()
                 var n = 0
                 while true {
                     try op(&envs[e], i); i += 1; n += 1
                     if n % 16 == 0 && now() - start > seconds { break }
                 }
                 samples[e].append(Double(n) / (now() - start))
+                cpu[e].append((processCPU() - startCPU) / Double(n) * 1e6)
             }
         }
         let medians = samples.map { $0.sorted()[$0.count / 2] }
-        print(name.padding(toLength: 20, withPad: " ", startingAt: 0)
-              + String(format: " %12.0f %14.0f %14.2fx", medians[0], medians[1], medians[0] / medians[1]))
+        let cpuMedians = cpu.map { $0.sorted()[$0.count / 2] }
+        var line = name.padding(toLength: 20, withPad: " ", startingAt: 0)
+            + String(format: " %12.0f %14.0f %14.2fx", medians[0], medians[1], medians[0] / medians[1])
+        if withNoPoolRow { line += String(format: " %15.0f %8.2fx", medians[2], medians[0] / medians[2]) }
+        line += "   " + cpuMedians.map { String(format: "%.1f", $0) }.joined(separator: " / ")
+        print(line)
     }
 }
 
-/// Profiling aid: creates on the sealed provider only.
+/// Profiling aid: creates on the sealed provider only, with and without the creation pool
+/// (`BENCH_POOL=0` or `=1`: only that one).
 func benchCreates() throws {
-    let root = makeTemporaryDirectory("sealed-bench-create")
-    defer { try? FileManager.default.removeItem(atPath: root) }
-    let (store, _) = try newStore(root)
-    var options = SealedProvider.Options()
-    options.commitInterval = 0
-    let provider = try SealedProvider(store: store, options: options, logger: logger)
-    let client = try BenchClient(server: Server(provider: provider))
-    defer { client.shutdown(); provider.shutdown() }
-    let rootFD = try client.mount()
-    let n = 5000
-    let t0 = now()
-    for i in 0..<n {
-        let c = try client.create(rootFD, "c\(i)")
-        if let d = c.donated { Glibc.close(d) }
-        try client.close([c.open, c.control])
+    let choice = ProcessInfo.processInfo.environment["BENCH_POOL"]
+    for pool in [true, false] where choice == nil || choice == (pool ? "1" : "0") {
+        let root = makeTemporaryDirectory("sealed-bench-create")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (store, _) = try newStore(root)
+        var options = SealedProvider.Options()
+        options.commitInterval = 0
+        if !pool { options.creationPool = 0 }
+        let provider = try SealedProvider(store: store, options: options, logger: logger)
+        let client = try BenchClient(server: Server(provider: provider))
+        defer { client.shutdown(); provider.shutdown() }
+        let rootFD = try client.mount()
+        store.waitForFullCreationPool(seconds: 2)
+        let n = 5000
+        let t = try measured {
+            for i in 0..<n {
+                let c = try client.create(rootFD, "c\(i)")
+                if let d = c.donated { Glibc.close(d) }
+                try client.close([c.open, c.control])
+            }
+        }
+        let made = store.creationPoolStatistics.made
+        print(String(format: "create+close, pool %@: %.1f us/op wall, %.1f us/op CPU (process); pool made %d",
+                     pool ? "on " : "off", t.wall / Double(n) * 1e6, t.cpu / Double(n) * 1e6, made))
     }
-    print(String(format: "create+close: %.1f us/op", (now() - t0) / Double(n) * 1e6))
 }
 
 do {

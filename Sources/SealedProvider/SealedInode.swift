@@ -178,12 +178,13 @@ final class SealedInode: @unchecked Sendable {
     }
 
     /// A file just created by the provider: an empty scratch (or direct state).
-    func adoptCreatedLocked(_ file: SealedFile) {
+    /// `ciphertextTimes`: the new ciphertext file's atime and mtime (from the stat
+    /// the create answers with).
+    func adoptCreatedLocked(_ file: SealedFile, ciphertextTimes times: (atime: timespec, mtime: timespec)) {
         sealed = file
         if !context.options.readonly { digester = ChangeDigester(file: file) }
         // The new scratch carries the ciphertext's times, so stat of the new file
         // does not move until the client writes (as on any filesystem).
-        let times = (try? Sys.fstat(file.fileDescriptor)).map { (atime: $0.st_atim, mtime: $0.st_mtim) }
         if context.registry.makeRoom(for: 0, excluding: self),
            let scratch = try? ScratchFile.create(space: context.scratch, sealed: file, digester: digester, empty: true,
                                                  ciphertextTimes: times, fineTimestamps: context.scratch.hasFineTimestamps) {
@@ -208,9 +209,26 @@ final class SealedInode: @unchecked Sendable {
         if flags.truncates { try commitLocked(.sizeChange) }
         openCount += 1
         if case .scratch(let s) = mode, context.options.donation.donates(flags) {
-            return try? context.reopen(s.fd, flags: Int32(bitPattern: flags.accessMode))
+            return donatedDescriptor(s, flags: flags)
         }
         return nil
+    }
+
+    /// The FD the client gets for `flags`. A writable open gets a duplicate of the
+    /// scratch's own descriptor (read-write) instead of a reopen through /proc:
+    /// * more access than asked for (read-write for O_WRONLY) gives the client
+    ///   nothing new: it can open the same scratch read-write with a second
+    ///   OpenAt at any time, and its sentry keeps using an FD as the open's
+    ///   access mode says;
+    /// * the shared file description is harmless to us: the provider only uses
+    ///   pread/pwrite (the offset is never used), O_APPEND never reaches a
+    ///   provider, and status flags the client may set on it (O_APPEND, O_DIRECT,
+    ///   O_NONBLOCK) can only make the client's own later PWrite RPCs or commits of
+    ///   this file misbehave, which it can do anyway by writing.
+    /// Read-only opens keep a reopen: their FD must not write.
+    func donatedDescriptor(_ s: ScratchFile, flags: OpenFlags) -> Int32? {
+        if flags.isWritable { return try? Sys.dup(s.fd) }
+        return try? context.reopen(s.fd, flags: Int32(bitPattern: flags.accessMode))
     }
 
     /// One open file closed: the last one commits everything (a full scan, since
