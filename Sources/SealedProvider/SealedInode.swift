@@ -253,16 +253,25 @@ final class SealedInode: @unchecked Sendable {
     }
 
     /// Releases every resource. The caller has committed what must be kept.
-    func disposeLocked() {
-        switch mode {
-        case .scratch(let s): Sys.close(s.fd)
-        default: break
-        }
+    /// `deferring`: an evicted cache entry; if its scratch is small, the closes
+    /// may run on the background release thread (`DeferredRelease`). The entry is
+    /// disposed either way when this returns.
+    func disposeLocked(deferring: Bool = false) {
+        var scratchFD: Int32? = nil
+        if case .scratch(let s) = mode { scratchFD = s.fd }
+        let small = accountedBytes <= 64 << 10
         updateAccountingLocked(0)
         mode = .disposed
-        digester = nil
-        sealed?.close()
-        sealed = nil
-        Sys.close(pathFD)
+        let (digester, sealed, pathFD) = (self.digester, self.sealed, self.pathFD)
+        self.digester = nil
+        self.sealed = nil
+        let release = {
+            if let scratchFD { Sys.close(scratchFD) }
+            sealed?.close()
+            Sys.close(pathFD)
+            _ = digester   // its secret is zeroed when this last reference goes
+        }
+        if deferring, small, let queue = context.deferredRelease, queue.enqueue(release) { return }
+        release()
     }
 }

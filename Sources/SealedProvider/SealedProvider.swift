@@ -132,6 +132,8 @@ public final class SealedProvider: Provider, @unchecked Sendable {
                 entry.disposeLocked()
             }
         }
+        // Evicted entries still being released hold store handles.
+        context.deferredRelease?.stop()
         store.close()
         context.scratch.close()
         context.close()

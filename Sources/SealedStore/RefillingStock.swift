@@ -56,7 +56,8 @@ public final class RefillingStock<Item>: @unchecked Sendable {
         return (madeCount, failureCount)
     }
 
-    /// Waits up to `seconds` until the stock is full; true if it is (tests, benchmarks).
+    /// Waits up to `seconds` until the stock is full; true if it is (tests, benchmarks: right
+    /// after the start, or once more than half was taken — it refills only then).
     @discardableResult
     public func waitUntilFull(seconds: Double) -> Bool {
         let deadline = Date(timeIntervalSinceNow: seconds)
