@@ -407,34 +407,68 @@ func benchMetadata() throws {
     }
 }
 
-/// Profiling aid: creates on the sealed provider only, with and without the creation pool
-/// (`BENCH_POOL=0` or `=1`: only that one).
+/// create+close only (`--only create`): HostProvider, SealedProvider with the creation pool and
+/// without it, `--rounds` interleaved rounds of 5000 creates each in a fresh directory, each
+/// provider fresh per round (its pool filled before timing starts, as in a sandbox that has
+/// been up a moment). Prints every round and the median; CPU is the whole process's (client,
+/// server and background threads), per op. `BENCH_POOL=0` or `=1`: only that sealed variant.
 func benchCreates() throws {
     let choice = ProcessInfo.processInfo.environment["BENCH_POOL"]
+    let n = 5000
+    let root = makeTemporaryDirectory("sealed-bench-create")
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let (first, key) = try newStore(root)
+    first.close()
+    try FileManager.default.createDirectory(atPath: root + "/host", withIntermediateDirectories: true)
+    var variants: [(String, Int?)] = [("host", nil)]
     for pool in [true, false] where choice == nil || choice == (pool ? "1" : "0") {
-        let root = makeTemporaryDirectory("sealed-bench-create")
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let (store, _) = try newStore(root)
-        var options = SealedProvider.Options()
-        options.commitInterval = 0
-        if !pool { options.creationPool = 0 }
-        let provider = try SealedProvider(store: store, options: options, logger: logger)
-        let client = try BenchClient(server: Server(provider: provider))
-        defer { client.shutdown(); provider.shutdown() }
-        let rootFD = try client.mount()
-        store.waitForFullCreationPool(seconds: 2)
-        let n = 5000
-        let t = try measured {
-            for i in 0..<n {
-                let c = try client.create(rootFD, "c\(i)")
-                if let d = c.donated { Glibc.close(d) }
-                try client.close([c.open, c.control])
-            }
-        }
-        let made = store.creationPoolStatistics.made
-        print(String(format: "create+close, pool %@: %.1f us/op wall, %.1f us/op CPU (process); pool made %d",
-                     pool ? "on " : "off", t.wall / Double(n) * 1e6, t.cpu / Double(n) * 1e6, made))
+        variants.append((pool ? "sealed, pool" : "sealed, no pool", pool ? 16 : 0))
     }
+    var results = [[(wall: Double, cpu: Double)]](repeating: [], count: variants.count)
+    print("create+close, \(n) per round, \(rounds) interleaved rounds; under \(base); load \(loadAverage())")
+    for round in 0..<rounds {
+        var line = "round \(round):"
+        for (v, variant) in variants.enumerated() {
+            let client: BenchClient
+            var done: () -> Void
+            if let pool = variant.1 {
+                let store = try SealedStore.open(at: root + "/store", key: key)
+                var options = SealedProvider.Options()
+                options.commitInterval = 0
+                options.creationPool = pool
+                let provider = try SealedProvider(store: store, options: options, logger: logger)
+                client = try BenchClient(server: Server(provider: provider))
+                done = { client.shutdown(); provider.shutdown() }
+                if pool > 0 { store.waitForFullCreationPool(seconds: 2) }
+            } else {
+                let provider = try HostProvider(rootPath: root + "/host", logger: logger)
+                client = try BenchClient(server: Server(provider: provider))
+                done = { client.shutdown() }
+            }
+            let rootFD = try client.mount()
+            let dir = try client.mkdir(rootFD, "r\(round)-\(v)")
+            let t = try measured {
+                for i in 0..<n {
+                    let c = try client.create(dir, "c\(i)")
+                    if let d = c.donated { Glibc.close(d) }
+                    try client.close([c.open, c.control])
+                }
+            }
+            done()
+            results[v].append(t)
+            line += String(format: "  %@ %.1f us wall / %.1f us CPU", variant.0, t.wall / Double(n) * 1e6, t.cpu / Double(n) * 1e6)
+        }
+        print(line)
+    }
+    func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+    let host = (median(results[0].map(\.wall)), median(results[0].map(\.cpu)))
+    for (v, variant) in variants.enumerated() {
+        let wall = median(results[v].map(\.wall)), cpu = median(results[v].map(\.cpu))
+        print(String(format: "median %@: %.1f us/op wall (%.2fx host), %.1f us/op CPU (%.2fx host)",
+                     variant.0.padding(toLength: 16, withPad: " ", startingAt: 0), wall / Double(n) * 1e6, wall / host.0,
+                     cpu / Double(n) * 1e6, cpu / host.1))
+    }
+    print("load \(loadAverage())")
 }
 
 do {

@@ -11,14 +11,17 @@ import Foundation
 /// space a large scratch holds is freed at once, where a fill waiting for it
 /// would look. The queue holds at most 64 (≤ 4 MiB of scratch not yet freed,
 /// within the private tmpfs's slack above `--scratch-limit`); when it is full
-/// the caller releases inline. `stop` runs
-/// whatever is queued before it returns (shutdown, before the store closes).
+/// the caller releases inline. The thread wakes once 16 are queued (an
+/// entry may wait in the queue until then, which costs nothing but its
+/// descriptors). `stop` runs whatever is queued before it returns (shutdown,
+/// before the store closes).
 final class DeferredRelease: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [() -> Void] = []
     private var stopping = false
     private var finished = false
     private let limit: Int
+    private let batch = 16
 
     init(limit: Int = 64) {
         self.limit = limit
@@ -33,7 +36,9 @@ final class DeferredRelease: @unchecked Sendable {
         defer { condition.unlock() }
         guard !stopping, queue.count < limit else { return false }
         queue.append(release)
-        if queue.count == 1 { condition.signal() }
+        // One wake-up per batch, not per entry: waking a thread costs the
+        // request path more than a close.
+        if queue.count == batch { condition.signal() }
         return true
     }
 
@@ -49,7 +54,7 @@ final class DeferredRelease: @unchecked Sendable {
     private func run() {
         condition.lock()
         while true {
-            while queue.isEmpty && !stopping { condition.wait() }
+            while queue.count < batch && !stopping { condition.wait() }
             if queue.isEmpty && stopping { break }
             let batch = queue
             queue = []

@@ -214,20 +214,18 @@ final class SealedInode: @unchecked Sendable {
         return nil
     }
 
-    /// The FD the client gets for `flags`. A writable open gets a duplicate of the
-    /// scratch's own descriptor (read-write) instead of a reopen through /proc:
-    /// * more access than asked for (read-write for O_WRONLY) gives the client
-    ///   nothing new: it can open the same scratch read-write with a second
-    ///   OpenAt at any time, and its sentry keeps using an FD as the open's
-    ///   access mode says;
-    /// * the shared file description is harmless to us: the provider only uses
-    ///   pread/pwrite (the offset is never used), O_APPEND never reaches a
-    ///   provider, and status flags the client may set on it (O_APPEND, O_DIRECT,
-    ///   O_NONBLOCK) can only make the client's own later PWrite RPCs or commits of
-    ///   this file misbehave, which it can do anyway by writing.
-    /// Read-only opens keep a reopen: their FD must not write.
+    /// The FD the client gets for `flags`. A read-write open gets a duplicate of
+    /// the scratch's own (read-write) descriptor instead of a reopen through /proc.
+    /// The shared file description is harmless to us: the provider only uses
+    /// pread/pwrite (the offset is never used), O_APPEND never reaches a provider,
+    /// and status flags the client may set on it (O_APPEND, O_DIRECT, O_NONBLOCK)
+    /// can only make the client's own later PWrite RPCs or commits of this file
+    /// misbehave, which it can do anyway by writing. Other access modes keep a
+    /// reopen, so the FD has exactly the access asked for (as gVisor's fsgofer
+    /// gives, and the interop suite checks): read-only FDs must not write, and an
+    /// O_WRONLY FD gets no read access.
     func donatedDescriptor(_ s: ScratchFile, flags: OpenFlags) -> Int32? {
-        if flags.isWritable { return try? Sys.dup(s.fd) }
+        if flags.accessMode == 2 { return try? Sys.dup(s.fd) }   // O_RDWR
         return try? context.reopen(s.fd, flags: Int32(bitPattern: flags.accessMode))
     }
 
