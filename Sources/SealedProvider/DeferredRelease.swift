@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 
 /// Releases evicted cache entries on a background thread: closing an entry's
@@ -25,7 +26,10 @@ final class DeferredRelease: @unchecked Sendable {
 
     init(limit: Int = 64) {
         self.limit = limit
-        let thread = Thread { [self] in run() }
+        let thread = Thread { [self] in
+            _ = clinux_name_this_thread("sealgofer-release")   // the kernel's name (cut at 15 bytes)
+            run()
+        }
         thread.name = "sealgofer-release"
         thread.start()
     }

@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 
 /// A bounded stock of things made ahead of need by one background thread, so that the
@@ -27,7 +28,11 @@ public final class RefillingStock<Item>: @unchecked Sendable {
         self.capacity = max(1, capacity)
         refillBelow = max(0, self.capacity / 2)
         self.make = make
-        let thread = Thread { [self] in run() }
+        let thread = Thread { [self] in
+            // The kernel's name too (Foundation sets only its own): ps, perf and /proc show it.
+            _ = clinux_name_this_thread(name)
+            run()
+        }
         thread.name = name
         self.thread = thread
         thread.start()

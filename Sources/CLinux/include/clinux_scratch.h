@@ -18,4 +18,8 @@ int clinux_block_termination_signals(void);
 
 // Waits for one of the signals blocked above; returns its number.
 int clinux_wait_termination_signal(void);
+
+// Names the calling thread for the kernel (prctl PR_SET_NAME; at most 15 bytes are kept):
+// what ps, perf and /proc/self/task/N/comm show. 0 or -1.
+int clinux_name_this_thread(const char *name);
 #endif
