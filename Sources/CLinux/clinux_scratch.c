@@ -50,3 +50,7 @@ int clinux_wait_termination_signal(void) {
 int clinux_name_this_thread(const char *name) {
     return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
 }
+
+int clinux_lower_this_thread_priority(void) {
+    return setpriority(PRIO_PROCESS, 0, 19);
+}

@@ -28,6 +28,7 @@ final class DeferredRelease: @unchecked Sendable {
         self.limit = limit
         let thread = Thread { [self] in
             _ = clinux_name_this_thread("sealgofer-release")   // the kernel's name (cut at 15 bytes)
+            _ = clinux_lower_this_thread_priority()
             run()
         }
         thread.name = "sealgofer-release"

@@ -31,6 +31,8 @@ public final class RefillingStock<Item>: @unchecked Sendable {
         let thread = Thread { [self] in
             // The kernel's name too (Foundation sets only its own): ps, perf and /proc show it.
             _ = clinux_name_this_thread(name)
+            // Made ahead on an idle core: never at the expense of a request thread.
+            _ = clinux_lower_this_thread_priority()
             run()
         }
         thread.name = name
