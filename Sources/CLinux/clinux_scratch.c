@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
 #include "clinux_scratch.h"
@@ -44,4 +45,12 @@ int clinux_wait_termination_signal(void) {
     int sig = 0;
     while (sigwait(&set, &sig) != 0) {}
     return sig;
+}
+
+int clinux_name_this_thread(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+}
+
+int clinux_lower_this_thread_priority(void) {
+    return setpriority(PRIO_PROCESS, 0, 19);
 }

@@ -71,38 +71,43 @@ func benchSmallFiles() throws {
     let (firstStore, key) = try newStore(sealedRoot)
     firstStore.close()
 
-    let sides = [
+    var sides = [
         SmallFilesSide(name: "host") {
             let provider = try HostProvider(rootPath: hostRoot, logger: logger)
             let client = try BenchClient(server: Server(provider: provider))
             return (client, { client.shutdown() })
         },
-        SmallFilesSide(name: "sealed") {
+    ]
+    // With the creation pool (the default), then without it. A fresh provider starts with an
+    // empty pool; it fills while the client mounts, as in a sandbox that starts.
+    for pool in [true, false] {
+        sides.append(SmallFilesSide(name: pool ? "sealed" : "sealed, no pool") {
             let store = try SealedStore.open(at: sealedRoot + "/store", key: key)
             var options = SealedProvider.Options()
             options.commitInterval = 0
+            if !pool { options.creationPool = 0 }
             if ProcessInfo.processInfo.environment["BENCH_NO_READAHEAD"] != nil { options.readAheadSizes = false }
             let provider = try SealedProvider(store: store, options: options, logger: logger)
             let client = try BenchClient(server: Server(provider: provider))
             return (client, { client.shutdown(); provider.shutdown() })
-        },
-    ]
-    var creates: [[(wall: Double, cpu: Double)]] = [[], []], walks: [[(wall: Double, cpu: Double)]] = [[], []]
-    var emptyCreates: [[(wall: Double, cpu: Double)]] = [[], []]
+        })
+    }
+    var creates = [[(wall: Double, cpu: Double)]](repeating: [], count: sides.count)
+    var walks = creates, emptyCreates = creates
     for round in 0..<repeats {
         for (s, side) in sides.enumerated() {
             let (client, done) = try side.connect()
-            creates[s].append(try timeCreates(client, directory: "r\(round)"))
+            creates[s].append(try timeCreates(client, directory: "r\(round)-\(s)"))
             done()
         }
         for (s, side) in sides.enumerated() {
             let (client, done) = try side.connect()
-            walks[s].append(try timeColdWalks(client, directory: "r\(round)"))
+            walks[s].append(try timeColdWalks(client, directory: "r\(round)-\(s)"))
             done()
         }
         for (s, side) in sides.enumerated() {
             let (client, done) = try side.connect()
-            emptyCreates[s].append(try timeCreates(client, directory: "e\(round)", size: 0))
+            emptyCreates[s].append(try timeCreates(client, directory: "e\(round)-\(s)", size: 0))
             done()
         }
     }
@@ -110,10 +115,15 @@ func benchSmallFiles() throws {
         (x.map(\.wall).min() ?? .nan, x.map(\.cpu).min() ?? .nan)
     }
     print("small files (\(smallFileCount) per round), min of \(repeats) interleaved rounds, fresh provider each; under \(base)")
-    print("row                     host wall s  sealed wall s  ratio   host cpu s  sealed cpu s  ratio")
+    print("row                     host wall s  sealed wall s  ratio   host cpu s  sealed cpu s  ratio   (no pool: wall s ratio, cpu s ratio)")
     for (label, rows) in [("create+write1k+close", creates), ("cold walk (stat)", walks), ("create+close (empty)", emptyCreates)] {
         let (h, s) = (best(rows[0]), best(rows[1]))
-        print(label.padding(toLength: 22, withPad: " ", startingAt: 0)
-              + String(format: " %12.3f %14.3f %6.2fx %12.3f %13.3f %6.2fx", h.wall, s.wall, s.wall / h.wall, h.cpu, s.cpu, s.cpu / h.cpu))
+        var line = label.padding(toLength: 22, withPad: " ", startingAt: 0)
+            + String(format: " %12.3f %14.3f %6.2fx %12.3f %13.3f %6.2fx", h.wall, s.wall, s.wall / h.wall, h.cpu, s.cpu, s.cpu / h.cpu)
+        if rows.count > 2 {
+            let n = best(rows[2])
+            line += String(format: "   %.3f %.2fx, %.3f %.2fx", n.wall, n.wall / h.wall, n.cpu, n.cpu / h.cpu)
+        }
+        print(line)
     }
 }

@@ -348,56 +348,78 @@ func benchMetadata() throws {
     _ = FileManager.default.createFile(atPath: hostRoot + "/data4k", contents: Data(repeating: 9, count: 4096))
     let host = try HostProvider(rootPath: hostRoot, logger: logger)
 
-    // The same tree in a sealed store, made through the provider.
-    let sealedRoot = makeTemporaryDirectory("sealed-bench-store")
-    defer { try? FileManager.default.removeItem(atPath: sealedRoot) }
-    let (store, _) = try newStore(sealedRoot)
-    var options = SealedProvider.Options()
-    options.commitInterval = 0
-    let sealed = try SealedProvider(store: store, options: options, logger: logger)
-    defer { sealed.shutdown() }
+    // The same tree in sealed stores, made through the provider: with the creation pool (the
+    // default) and without it (BENCH_NO_POOL_ROW=1 drops that column).
+    let withNoPoolRow = ProcessInfo.processInfo.environment["BENCH_NO_POOL_ROW"] == nil
+    var cleanups: [() -> Void] = []
+    defer { for c in cleanups { c() } }
+    func sealedProvider(pool: Bool) throws -> SealedProvider {
+        let sealedRoot = makeTemporaryDirectory("sealed-bench-store")
+        let (store, _) = try newStore(sealedRoot)
+        var options = SealedProvider.Options()
+        options.commitInterval = 0
+        if !pool { options.creationPool = 0 }
+        let provider = try SealedProvider(store: store, options: options, logger: logger)
+        cleanups.append { provider.shutdown(); try? FileManager.default.removeItem(atPath: sealedRoot) }
+        return provider
+    }
+    func populateSealed(_ client: BenchClient, _ root: FDID) throws {
+        for i in 0..<walkFiles {
+            let c = try client.create(root, String(format: "w%04d", i))
+            if let d = c.donated { _ = pwrite(d, "x", 1, 0); Glibc.close(d) }
+            try client.close([c.open, c.control])
+        }
+        let big = try client.mkdir(root, "big")
+        for i in 0..<bigEntries {
+            let c = try client.create(big, String(format: "f%05d", i))
+            if let d = c.donated { Glibc.close(d) }
+            try client.close([c.open, c.control])
+        }
+        let c = try client.create(root, "data4k")
+        if let d = c.donated { _ = [UInt8](repeating: 9, count: 4096).withUnsafeBytes { pwrite(d, $0.baseAddress!, 4096, 0) }; Glibc.close(d) }
+        try client.close([c.open, c.control])
+    }
 
     var envs = [
         try metadataEnv("host", host) { _, _ in },
-        try metadataEnv("sealed", sealed) { client, root in
-            for i in 0..<walkFiles {
-                let c = try client.create(root, String(format: "w%04d", i))
-                if let d = c.donated { _ = pwrite(d, "x", 1, 0); Glibc.close(d) }
-                try client.close([c.open, c.control])
-            }
-            let big = try client.mkdir(root, "big")
-            for i in 0..<bigEntries {
-                let c = try client.create(big, String(format: "f%05d", i))
-                if let d = c.donated { Glibc.close(d) }
-                try client.close([c.open, c.control])
-            }
-            let c = try client.create(root, "data4k")
-            if let d = c.donated { _ = [UInt8](repeating: 9, count: 4096).withUnsafeBytes { pwrite(d, $0.baseAddress!, 4096, 0) }; Glibc.close(d) }
-            try client.close([c.open, c.control])
-        },
+        try metadataEnv("sealed", try sealedProvider(pool: true), populate: populateSealed),
     ]
+    if withNoPoolRow { envs.append(try metadataEnv("sealed, no pool", try sealedProvider(pool: false), populate: populateSealed)) }
     defer { for e in envs { e.client.shutdown() } }
-    print("metadata ops, single client, median of \(repeats) interleaved runs of \(seconds) s; stores under \(base)")
-    print("op                     host ops/s   sealed ops/s   sealed time/op vs host")
+    print("metadata ops, single client, median of \(repeats) interleaved runs of \(seconds) s; stores under \(base); load \(loadAverage())")
+    print("CPU = the whole process (client, server and background threads) per op, median run")
+    print("op                     host ops/s   sealed ops/s   sealed time/op vs host"
+          + (withNoPoolRow ? "   no-pool ops/s  vs host" : "") + "   CPU us/op host / sealed" + (withNoPoolRow ? " / no pool" : ""))
+    func processCPU() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
     for (name, op) in operations {
-        var samples: [[Double]] = [[], []]
+        var samples = [[Double]](repeating: [], count: envs.count)
+        var cpu = [[Double]](repeating: [], count: envs.count)
         var i = 0
         for _ in 0..<repeats {
             for e in 0..<envs.count {
                 let warm = now() + seconds / 10
                 while now() < warm { try op(&envs[e], i); i += 1 }
-                let start = now()
+                let start = now(), startCPU = processCPU()
                 var n = 0
                 while true {
                     try op(&envs[e], i); i += 1; n += 1
                     if n % 16 == 0 && now() - start > seconds { break }
                 }
                 samples[e].append(Double(n) / (now() - start))
+                cpu[e].append((processCPU() - startCPU) / Double(n) * 1e6)
             }
         }
         let medians = samples.map { $0.sorted()[$0.count / 2] }
-        print(name.padding(toLength: 20, withPad: " ", startingAt: 0)
-              + String(format: " %12.0f %14.0f %14.2fx", medians[0], medians[1], medians[0] / medians[1]))
+        let cpuMedians = cpu.map { $0.sorted()[$0.count / 2] }
+        var line = name.padding(toLength: 20, withPad: " ", startingAt: 0)
+            + String(format: " %12.0f %14.0f %14.2fx", medians[0], medians[1], medians[0] / medians[1])
+        if withNoPoolRow { line += String(format: " %15.0f %8.2fx", medians[2], medians[0] / medians[2]) }
+        line += "   " + cpuMedians.map { String(format: "%.1f", $0) }.joined(separator: " / ")
+        print(line)
     }
 }
 
@@ -447,25 +469,102 @@ func benchCommitLoop() throws {
     }
 }
 
-/// Profiling aid: creates on the sealed provider only.
+/// CPU seconds so far of this process's background threads that make and release files ahead
+/// of need (the creation pool, the scratch stock, deferred release), from /proc (10 ms ticks).
+func backgroundCPU() -> Double {
+    let names = ["sealgofer-creat", "sealgofer-scrat", "sealgofer-relea"]   // comm is cut at 15 bytes
+    var ticks = 0
+    for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
+        guard let comm = try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8),
+              names.contains(where: { comm.hasPrefix($0) }),
+              let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { continue }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After "pid (comm)": state is field 0, utime 11, stime 12.
+        if fields.count > 12, let u = Int(fields[11]), let s = Int(fields[12]) { ticks += u + s }
+    }
+    return Double(ticks) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+/// create+close only (`--only create`): HostProvider, SealedProvider with the creation pool and
+/// without it, `--rounds` interleaved rounds of 5000 creates each in a fresh directory, each
+/// provider fresh per round (its pool filled before timing starts, as in a sandbox that has
+/// been up a moment). Prints every round and the median; CPU is the whole process's (client,
+/// server and background threads), per op. `BENCH_POOL=0` or `=1`: only that sealed variant.
 func benchCreates() throws {
+    let choice = ProcessInfo.processInfo.environment["BENCH_POOL"]
+    let n = 5000
     let root = makeTemporaryDirectory("sealed-bench-create")
     defer { try? FileManager.default.removeItem(atPath: root) }
-    let (store, _) = try newStore(root)
-    var options = SealedProvider.Options()
-    options.commitInterval = 0
-    let provider = try SealedProvider(store: store, options: options, logger: logger)
-    let client = try BenchClient(server: Server(provider: provider))
-    defer { client.shutdown(); provider.shutdown() }
-    let rootFD = try client.mount()
-    let n = 5000
-    let t0 = now()
-    for i in 0..<n {
-        let c = try client.create(rootFD, "c\(i)")
-        if let d = c.donated { Glibc.close(d) }
-        try client.close([c.open, c.control])
+    let (first, key) = try newStore(root)
+    first.close()
+    try FileManager.default.createDirectory(atPath: root + "/host", withIntermediateDirectories: true)
+    var variants: [(String, Int?)] = [("host", nil)]
+    for pool in [true, false] where choice == nil || choice == (pool ? "1" : "0") {
+        variants.append((pool ? "sealed, pool" : "sealed, no pool", pool ? 16 : 0))
     }
-    print(String(format: "create+close: %.1f us/op", (now() - t0) / Double(n) * 1e6))
+    var results = [[(wall: Double, cpu: Double)]](repeating: [], count: variants.count)
+    var backgroundPerOp = [[Double]](repeating: [], count: variants.count)
+    print("create+close, \(n) per round, \(rounds) interleaved rounds; under \(base); load \(loadAverage())")
+    for round in 0..<rounds {
+        var line = "round \(round):"
+        for (v, variant) in variants.enumerated() {
+            let client: BenchClient
+            var done: () -> Void
+            var pooled: () -> Int = { 0 }
+            if let pool = variant.1 {
+                let store = try SealedStore.open(at: root + "/store", key: key)
+                var options = SealedProvider.Options()
+                options.commitInterval = 0
+                options.creationPool = pool
+                let provider = try SealedProvider(store: store, options: options, logger: logger)
+                client = try BenchClient(server: Server(provider: provider))
+                done = { client.shutdown(); provider.shutdown() }
+                if pool > 0 { store.waitForFullCreationPool(seconds: 2) }
+                let before = store.creationPoolStatistics.made
+                pooled = { store.creationPoolStatistics.made - before + pool }
+            } else {
+                let provider = try HostProvider(rootPath: root + "/host", logger: logger)
+                client = try BenchClient(server: Server(provider: provider))
+                done = { client.shutdown() }
+            }
+            let rootFD = try client.mount()
+            let dir = try client.mkdir(rootFD, "r\(round)-\(v)")
+            let background0 = backgroundCPU()
+            let t = try measured {
+                for i in 0..<n {
+                    let c = try client.create(dir, "c\(i)")
+                    if let d = c.donated { Glibc.close(d) }
+                    try client.close([c.open, c.control])
+                }
+            }
+            let fromPool = min(n, pooled())   // upper bound: made during the round, plus the full pool
+            let background = backgroundCPU() - background0
+            done()
+            results[v].append(t)
+            line += String(format: "  %@ %.1f us wall / %.1f us CPU", variant.0, t.wall / Double(n) * 1e6, t.cpu / Double(n) * 1e6)
+            if (variant.1 ?? 0) > 0 {
+                line += String(format: " (%.1f of it background; ≤ %d from the pool)", background / Double(n) * 1e6, fromPool)
+                backgroundPerOp[v].append(background / Double(n) * 1e6)
+            }
+        }
+        print(line)
+    }
+    func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+    let host = (median(results[0].map(\.wall)), median(results[0].map(\.cpu)))
+    for (v, variant) in variants.enumerated() {
+        let wall = median(results[v].map(\.wall)), cpu = median(results[v].map(\.cpu))
+        var line = String(format: "median %@: %.1f us/op wall (%.2fx host), %.1f us/op CPU (%.2fx host)",
+                          variant.0.padding(toLength: 16, withPad: " ", startingAt: 0), wall / Double(n) * 1e6, wall / host.0,
+                          cpu / Double(n) * 1e6, cpu / host.1)
+        if !backgroundPerOp[v].isEmpty {
+            let b = median(backgroundPerOp[v])
+            line += String(format: ", of which background threads %.1f us (request path and client %.2fx host)",
+                           b, (cpu / Double(n) * 1e6 - b) / (host.1 / Double(n) * 1e6))
+        }
+        print(line)
+    }
+    print("load \(loadAverage())")
 }
 
 do {

@@ -126,7 +126,7 @@ final class InodeRegistry: @unchecked Sendable {
             // Never wait for another entry's lock while holding our own.
             candidate.lock.withLockIfAvailable {
                 guard candidate.isEvictableLocked, removeIfUnusedLocked(candidate) else { return }
-                candidate.disposeLocked()
+                candidate.disposeLocked(deferring: true)
             }
         }
         return lock.withLock { usage + Int64(clamping: bytes) <= Int64(clamping: scratchLimit) }

@@ -19,6 +19,9 @@ final class ProviderContext: @unchecked Sendable {
     let procSelfFD: Int32
     /// Threads hashing a scan.
     let parallelism: Int
+    /// Releases small evicted entries in the background (nil: inline; with the
+    /// creation pool off, so that "no pool" is the whole old create path).
+    let deferredRelease: DeferredRelease?
 
     init(store: SealedStore, options: SealedProvider.Options, scratch: ScratchSpace, logger: Logger) throws {
         self.store = store
@@ -29,6 +32,7 @@ final class ProviderContext: @unchecked Sendable {
         readAhead = options.readAheadSizes ? SizeReadAhead(store: store, sizes: sizes, registry: registry) : nil
         procSelfFD = try Sys.check { clinux_openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | Sys.directory | Sys.closeOnExec, 0) }
         parallelism = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 4))
+        deferredRelease = !options.readonly && options.creationPool > 0 ? DeferredRelease() : nil
     }
 
     /// Opens the file `fd` refers to again with `flags` (O_CLOEXEC added). The

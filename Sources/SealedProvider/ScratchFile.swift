@@ -56,7 +56,8 @@ final class ScratchFile {
     /// a `digester` is given (readonly mounts never commit).
     static func create(space: ScratchSpace, sealed: SealedFile, digester: ChangeDigester?, empty: Bool,
                        ciphertextTimes: (atime: timespec, mtime: timespec)?, fineTimestamps: Bool) throws -> ScratchFile {
-        let fd = try space.create()
+        let made = try space.take()
+        let fd = made.fd
         do {
             var digests: [ChangeDigest] = []
             // An empty (O_TRUNC) scratch differs from the commit until it is committed.
@@ -76,11 +77,15 @@ final class ScratchFile {
                 // The inode's lock keeps commits out; a different size means a bug.
                 guard size == committed else { throw Errno.EIO }
             }
-            if let times = ciphertextTimes {
+            // A scratch made ahead (before the ciphertext got its times) and left empty
+            // shows no later mtime than the ciphertext's, which is all stat looks at.
+            var untouched = empty ? made.stat : nil
+            if let times = ciphertextTimes, untouched == nil || isLater(untouched!.st_mtim, than: times.mtime) {
                 try Sys.setTimes(fd, atime: times.atime, mtime: times.mtime)
+                untouched = nil
             }
             let scratch = ScratchFile(fd: fd, chunkSize: sealed.chunkSize, digests: digests, committedSize: size)
-            let st = try Sys.fstat(fd)
+            let st = try untouched ?? Sys.fstat(fd)
             scratch.filledCtime = st.st_ctim
             scratch.record(st, sampledAfterStat: clinux_coarse_realtime_ns(), fineTimestamps: fineTimestamps, shortRead: false)
             return scratch
@@ -88,6 +93,10 @@ final class ScratchFile {
             Sys.close(fd)
             throw error
         }
+    }
+
+    private static func isLater(_ a: timespec, than b: timespec) -> Bool {
+        a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec)
     }
 
     /// True when `st` shows no write since the last record (and the record is not

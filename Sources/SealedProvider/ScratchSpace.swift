@@ -1,6 +1,7 @@
 import CLinux
 import Glibc
 import Lisafs
+import SealedStore
 
 /// Where scratch files live: unnamed (O_TMPFILE) plaintext files in one directory.
 ///
@@ -63,12 +64,57 @@ final class ScratchSpace: @unchecked Sendable {
         return fd
     }
 
+    /// Empty scratch files made ahead by a background thread (nil: none), each
+    /// with its fstat taken right after it was made.
+    private var stock: RefillingStock<Made>?
+    private let stockLock = Mutex()
+
+    /// A new empty scratch file and, when it was made ahead, its stat then
+    /// (nothing has touched it since).
+    struct Made {
+        let fd: Int32
+        let stat: stat?
+    }
+
     /// A new empty scratch file, read-write.
     func create() throws -> Int32 {
         try Sys.check { clinux_open_tmpfile(directoryFD, 0o600) }
     }
 
+    /// A new empty scratch file: from the stock when there is one.
+    func take() throws -> Made {
+        if let made = stockLock.withLock({ stock })?.take() { return made }
+        return Made(fd: try create(), stat: nil)
+    }
+
+    /// Keeps up to `capacity` empty scratch files ready (one descriptor each).
+    func startStock(capacity: Int) {
+        guard capacity > 0 else { return }
+        let dir = directoryFD
+        let made = RefillingStock<Made>(name: "sealgofer-scratch-pool", capacity: capacity) {
+            let fd = clinux_open_tmpfile(dir, 0o600)
+            guard fd >= 0 else { throw Errno.current }
+            guard let st = try? Sys.fstat(fd) else { Sys.close(fd); throw Errno.EIO }
+            return Made(fd: fd, stat: st)
+        }
+        let old: RefillingStock<Made>? = stockLock.withLock {
+            defer { stock = made }
+            return stock
+        }
+        if let old { for m in old.stop() { Sys.close(m.fd) } }
+    }
+
+    /// Stops the stock (its files have no name: closing them is all).
+    func stopStock() {
+        let old: RefillingStock<Made>? = stockLock.withLock {
+            defer { stock = nil }
+            return stock
+        }
+        if let old { for m in old.stop() { Sys.close(m.fd) } }
+    }
+
     func close() {
+        stopStock()
         Sys.close(directoryFD)
         if let privatePath { unlinkat(AT_FDCWD, privatePath, Sys.atRemoveDir) }
     }

@@ -178,12 +178,13 @@ final class SealedInode: @unchecked Sendable {
     }
 
     /// A file just created by the provider: an empty scratch (or direct state).
-    func adoptCreatedLocked(_ file: SealedFile) {
+    /// `ciphertextTimes`: the new ciphertext file's atime and mtime (from the stat
+    /// the create answers with).
+    func adoptCreatedLocked(_ file: SealedFile, ciphertextTimes times: (atime: timespec, mtime: timespec)) {
         sealed = file
         if !context.options.readonly { digester = ChangeDigester(file: file) }
         // The new scratch carries the ciphertext's times, so stat of the new file
         // does not move until the client writes (as on any filesystem).
-        let times = (try? Sys.fstat(file.fileDescriptor)).map { (atime: $0.st_atim, mtime: $0.st_mtim) }
         if context.registry.makeRoom(for: 0, excluding: self),
            let scratch = try? ScratchFile.create(space: context.scratch, sealed: file, digester: digester, empty: true,
                                                  ciphertextTimes: times, fineTimestamps: context.scratch.hasFineTimestamps) {
@@ -208,9 +209,24 @@ final class SealedInode: @unchecked Sendable {
         if flags.truncates { try commitLocked(.sizeChange) }
         openCount += 1
         if case .scratch(let s) = mode, context.options.donation.donates(flags) {
-            return try? context.reopen(s.fd, flags: Int32(bitPattern: flags.accessMode))
+            return donatedDescriptor(s, flags: flags)
         }
         return nil
+    }
+
+    /// The FD the client gets for `flags`. A read-write open gets a duplicate of
+    /// the scratch's own (read-write) descriptor instead of a reopen through /proc.
+    /// The shared file description is harmless to us: the provider only uses
+    /// pread/pwrite (the offset is never used), O_APPEND never reaches a provider,
+    /// and status flags the client may set on it (O_APPEND, O_DIRECT, O_NONBLOCK)
+    /// can only make the client's own later PWrite RPCs or commits of this file
+    /// misbehave, which it can do anyway by writing. Other access modes keep a
+    /// reopen, so the FD has exactly the access asked for (as gVisor's fsgofer
+    /// gives, and the interop suite checks): read-only FDs must not write, and an
+    /// O_WRONLY FD gets no read access.
+    func donatedDescriptor(_ s: ScratchFile, flags: OpenFlags) -> Int32? {
+        if flags.accessMode == 2 { return try? Sys.dup(s.fd) }   // O_RDWR
+        return try? context.reopen(s.fd, flags: Int32(bitPattern: flags.accessMode))
     }
 
     /// One open file closed: the last one commits everything (a full scan, since
@@ -235,16 +251,25 @@ final class SealedInode: @unchecked Sendable {
     }
 
     /// Releases every resource. The caller has committed what must be kept.
-    func disposeLocked() {
-        switch mode {
-        case .scratch(let s): Sys.close(s.fd)
-        default: break
-        }
+    /// `deferring`: an evicted cache entry; if its scratch is small, the closes
+    /// may run on the background release thread (`DeferredRelease`). The entry is
+    /// disposed either way when this returns.
+    func disposeLocked(deferring: Bool = false) {
+        var scratchFD: Int32? = nil
+        if case .scratch(let s) = mode { scratchFD = s.fd }
+        let small = accountedBytes <= 64 << 10
         updateAccountingLocked(0)
         mode = .disposed
-        digester = nil
-        sealed?.close()
-        sealed = nil
-        Sys.close(pathFD)
+        let (digester, sealed, pathFD) = (self.digester, self.sealed, self.pathFD)
+        self.digester = nil
+        self.sealed = nil
+        let release = {
+            if let scratchFD { Sys.close(scratchFD) }
+            sealed?.close()
+            Sys.close(pathFD)
+            _ = digester   // its secret is zeroed when this last reference goes
+        }
+        if deferring, small, let queue = context.deferredRelease, queue.enqueue(release) { return }
+        release()
     }
 }

@@ -37,12 +37,12 @@ extension SealedProvider {
         var entry: SealedInode? = nil
         var adopted = false
         do {
-            let created = try makeNode(pathFD: try context.reopen(file.fileDescriptor, flags: Sys.openPath), newFile: true)
+            let created = try createdNode(of: file, named: name, in: dir)
             node = created.node
             let inode = try context.registry.acquire(created.node.key, context: context) { try Sys.dup(created.node.fd) }
             entry = inode
             let donated: Int32? = try inode.lock.withLock {
-                inode.adoptCreatedLocked(file)
+                inode.adoptCreatedLocked(file, ciphertextTimes: (created.stat.atime.timespec, created.stat.mtime.timespec))
                 adopted = true
                 return try inode.openLocked(flags: flags)
             }
@@ -61,6 +61,27 @@ extension SealedProvider {
             if let node { Sys.close(node.fd) }
             throw Errno.fromStore(error)
         }
+    }
+
+    /// The node of the file just created as `name` in `dir`: an O_PATH descriptor
+    /// opened by that name (a cheaper lookup than a reopen through /proc), kept only
+    /// if it is that file — the client may have renamed another file over the name
+    /// since.
+    func createdNode(of file: SealedFile, named name: FileName, in dir: Node) throws -> Created<Node> {
+        if let fd = try? Sys.openAt(dir.fd, name, flags: Sys.openPath) {
+            if let st = try? Sys.statx(fd), st.ino == file.identity.inode,
+               Self.deviceNumber(major: st.devMajor, minor: st.devMinor) == file.identity.device {
+                return makeNode(pathFD: fd, ciphertext: st, newFile: true)
+            }
+            Sys.close(fd)
+        }
+        return try makeNode(pathFD: try context.reopen(file.fileDescriptor, flags: Sys.openPath), newFile: true)
+    }
+
+    /// st_dev as glibc's makedev encodes it.
+    static func deviceNumber(major: UInt32, minor: UInt32) -> UInt64 {
+        let ma = UInt64(major), mi = UInt64(minor)
+        return (ma & 0xffff_f000) << 32 | (ma & 0xfff) << 8 | (mi & 0xffff_ff00) << 12 | (mi & 0xff)
     }
 
     public func read(_ file: OpenFile, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {
@@ -119,4 +140,9 @@ extension SealedProvider {
             }
         }
     }
+}
+
+extension StatxTimestamp {
+    /// The same instant as a timespec (utimensat, fstat comparisons).
+    var timespec: Glibc.timespec { Glibc.timespec(tv_sec: Int(sec), tv_nsec: Int(nsec)) }
 }

@@ -42,6 +42,10 @@ public final class SealedProvider: Provider, @unchecked Sendable {
         /// Read the committed sizes of a directory's files in the background once
         /// walks in it keep missing the size cache (`SizeReadAhead`).
         public var readAheadSizes = true
+        /// New files the store keeps ready, made by a background thread, so that a
+        /// create only renames one (`SealedStore.startCreationPool`; one descriptor
+        /// each; 0: none). Never on a readonly mount.
+        public var creationPool = 16
 
         public init() {}
     }
@@ -71,6 +75,11 @@ public final class SealedProvider: Provider, @unchecked Sendable {
         let old = umask(0o022)
         umask(old)
         umaskBits = UInt32(old)
+        if !options.readonly && options.creationPool > 0 {
+            // New files and their empty scratches, made ahead on an idle core.
+            store.startCreationPool(capacity: min(options.creationPool, 32))
+            scratch.startStock(capacity: min(options.creationPool, 32))
+        }
         if !options.readonly && options.commitInterval > 0 {
             periodic = PeriodicCommitter(interval: options.commitInterval) { [weak self] round in
                 self?.commitPeriodically(round: round)
@@ -123,6 +132,8 @@ public final class SealedProvider: Provider, @unchecked Sendable {
                 entry.disposeLocked()
             }
         }
+        // Evicted entries still being released hold store handles.
+        context.deferredRelease?.stop()
         store.close()
         context.scratch.close()
         context.close()
@@ -172,17 +183,24 @@ public final class SealedProvider: Provider, @unchecked Sendable {
     /// is where `fd` was just opened: a stat that misses the size cache reads the
     /// header through it rather than through /proc.
     func makeNode(pathFD fd: Int32, newFile: Bool = false, openedAs name: (dir: Node, name: FileName)? = nil) throws -> Created<Node> {
+        let ciphertext: Statx
         do {
-            let ciphertext = try Sys.statx(fd)
-            let node = Node(fd: fd, fileType: FileType.of(ciphertext), key: InodeKey(ciphertext))
-            if newFile {
-                context.sizes.store(node.key, ciphertext: ciphertext, plaintextSize: 0)
-            }
-            return Created(node: node, stat: plaintextStat(node, ciphertext: ciphertext, openedAs: name))
+            ciphertext = try Sys.statx(fd)
         } catch {
             Sys.close(fd)
             throw error
         }
+        return makeNode(pathFD: fd, ciphertext: ciphertext, newFile: newFile, openedAs: name)
+    }
+
+    /// `makeNode` with the descriptor's statx already taken.
+    func makeNode(pathFD fd: Int32, ciphertext: Statx, newFile: Bool = false,
+                  openedAs name: (dir: Node, name: FileName)? = nil) -> Created<Node> {
+        let node = Node(fd: fd, fileType: FileType.of(ciphertext), key: InodeKey(ciphertext))
+        if newFile {
+            context.sizes.store(node.key, ciphertext: ciphertext, plaintextSize: 0)
+        }
+        return Created(node: node, stat: plaintextStat(node, ciphertext: ciphertext, openedAs: name))
     }
 
     public func mountRoot() throws -> Created<Node> {

@@ -1,13 +1,16 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// Creating and removing files so that a crash at any instant leaves either the state before or
 /// the state after the operation, once `open` has run recovery (Keys/README.md §7.1).
 ///
 /// Create: the new inode is made in meta/pending as `<id>.new` with its complete header, then its
-/// sidecar, then it is hard-linked to its name under data/ (the instant it becomes visible, with
-/// its sidecar already there), then `<id>.new` goes. Recovery drops a `.new` whose link count is 1.
+/// sidecar, then `<id>.new` is renamed to its name under data/ (the instant it becomes visible,
+/// with its sidecar already there; RENAME_NOREPLACE, or link then unlink where the filesystem
+/// lacks it). Recovery drops a `.new` whose link count is 1. With a creation pool
+/// (`startCreationPool`) the first two steps are done ahead of time by a background thread.
 ///
 /// Removal of a name: `removingLink` first hard-links the inode as meta/pending/`<id>.unlink`, runs
 /// the caller's unlink or rename, and then knows from the link count whether a name is left. If
@@ -30,8 +33,11 @@ extension SealedStore {
     /// bytes): no temporary name, so nothing but the final name ever appears under data/.
     public func createFile(in directory: Int32, nameBytes name: [UInt8], mode: UInt32 = 0o644,
                            prepare: ((Int32) throws -> Void)? = nil) throws -> SealedFile {
-        try checkOpen()
+        let pool = try openCreationPool()
         guard !name.isEmpty, !name.contains(0) else { throw SealedStoreError.invalidArgument("invalid file name") }
+        if let pool, let entry = pool.take(epoch: keyring.currentEpoch) {
+            return try createFromPool(entry, pool, in: directory, name: name, mode: mode, prepare: prepare)
+        }
         let p = try beginCreate(mode: mode)
         do {
             try prepare?(p.fd)
@@ -43,6 +49,63 @@ extension SealedStore {
             if !(error is SimulatedCrash) { Glibc.close(p.fd) }
             throw error
         }
+    }
+
+    /// A create served by the creation pool: the entry already has its header and sidecar, so
+    /// what is left is what the requester decides (mode, owner) and the rename (§7.1 step 3).
+    private func createFromPool(_ entry: CreationPool.Entry, _ pool: CreationPool, in directory: Int32, name: [UInt8],
+                                mode: UInt32, prepare: ((Int32) throws -> Void)?) throws -> SealedFile {
+        let p = entry.pending
+        do {
+            // As open(2) with `mode` would have made it.
+            let wanted = mode & 0o7777 & ~pool.umask
+            if wanted != entry.mode { guard fchmod(p.fd, mode_t(wanted)) == 0 else { throw SealedStoreError.io("chmod a new file", errno) } }
+            // Made a while ago: it must look made now (atime, mtime; the rename sets the ctime).
+            guard futimens(p.fd, nil) == 0 else { throw SealedStoreError.io("set the times of a new file", errno) }
+            try prepare?(p.fd)
+            try namePending(p.id, in: directory, name: name)
+        } catch {
+            pool.discard(entry)
+            throw error
+        }
+        do {
+            try TestHooks.step(.createLinked)
+        } catch {
+            if !(error is SimulatedCrash) {
+                _ = (name + [0]).withUnsafeBufferPointer { n in n.withMemoryRebound(to: CChar.self) { unlinkat(directory, $0.baseAddress!, 0) } }
+                try? layout.removeSidecar(p.id)
+                Glibc.close(p.fd)
+            }
+            throw error
+        }
+        return register(SealedFile(store: self, fd: p.fd, inode: entry.inode, header: p.header, keys: p.keys, sidecar: p.sidecar))
+    }
+
+    /// Starts the creation pool: a background thread keeps up to `capacity` new files ready
+    /// (each holds one descriptor), so that `createFile` only renames one. No-op when it runs
+    /// already. Stopped, and its entries removed, by `close`. Not for readonly use: every entry
+    /// is a file in the store.
+    public func startCreationPool(capacity: Int) {
+        guard capacity > 0, (try? checkOpen()) != nil else { return }
+        // The umask can only be read by setting it; at start-up nothing else creates files.
+        let mask = Glibc.umask(0o077)
+        Glibc.umask(mask)
+        let pool = CreationPool(maker: pendingFileMaker, capacity: min(capacity, 256), umask: UInt32(mask))
+        if !installCreationPool(pool) { pool.stop(removingEntries: true) }
+    }
+
+    /// Entries in the creation pool now (0 without one).
+    public var creationPoolCount: Int { ((try? openCreationPool()) ?? nil)?.count ?? 0 }
+
+    /// Files the creation pool made so far and its failed attempts.
+    public var creationPoolStatistics: (made: Int, failures: Int) {
+        ((try? openCreationPool()) ?? nil)?.statistics ?? (0, 0)
+    }
+
+    /// Waits up to `seconds` for the creation pool to be full (tests, benchmarks).
+    @discardableResult
+    public func waitForFullCreationPool(seconds: Double) -> Bool {
+        ((try? openCreationPool()) ?? nil)?.waitUntilFull(seconds: seconds) ?? false
     }
 
     /// The bulk path of `import`: a file that stays in meta/pending while its chunks are appended
@@ -72,47 +135,23 @@ extension SealedStore {
 
     /// meta/pending/<id>.new, created exclusively, with its complete header.
     private func beginCreate(mode: UInt32) throws -> PendingFile {
-        let epoch = keyring.currentEpoch
-        guard let master = keyring.masterKey(epoch: epoch) else { throw SealedStoreError.internal("no master key") }
-        let id = FileID.random()
-        let keys = FileKeys(master: master, epoch: epoch, fileID: id)
-        let header = FileHeader(suite: config.suite, chunkSize: config.chunkSize, epoch: epoch, fileID: id)
-        let sidecar = Sidecar(suite: config.suite, chunkSize: config.chunkSize, epoch: epoch, fileID: id, committedSize: 0,
-                              generation: 0, encryptions: 0, previousFileID: .zero)
-        let fd = openAt(layout.pendingFD, PendingKind.new.name(id), O_RDWR | O_CREAT | O_EXCL, mode)
-        guard fd >= 0 else { throw SealedStoreError.io("create a new file", errno) }
-        do {
-            try writeAll(fd: fd, header.serialize(keys: keys), offset: 0, what: "write header")
-            if options.orderingSyncs { try dataSyncFD(fd, what: "new file") }
-            try TestHooks.step(.createIntent)
-        } catch {
-            abandonPending(id, error: error)
-            if !(error is SimulatedCrash) { Glibc.close(fd) }
-            throw error
-        }
-        return PendingFile(fd: fd, id: id, header: header, keys: keys, sidecar: sidecar)
+        try pendingFileMaker.begin(mode: mode, hooks: true)
     }
 
-    /// Creates the sidecar of pending file `id`, links the file as `directory/name`, drops
-    /// meta/pending/<id>.new. On failure everything is undone (the pending entry last).
+    /// Creates the sidecar of pending file `id`, gives the file its name `directory/name`
+    /// (meta/pending/<id>.new goes with it). On failure everything is undone (the pending entry last).
     func linkPending(_ id: FileID, sidecar: [UInt8], in directory: Int32, name: [UInt8]) throws {
-        let display = String(decoding: name, as: UTF8.self)
-        let pending = PendingKind.new.name(id)
-        var sidecarCreated = false, linked = false
+        var sidecarCreated = false, named = false
         do {
             try createFileAt(try layout.sidecarDirectory(id), StoreLayout.sidecarName(id), sidecar, sync: options.orderingSyncs)
             sidecarCreated = true
             try TestHooks.step(.createSidecar)
-            guard (name + [0]).withUnsafeBufferPointer({ n in
-                n.withMemoryRebound(to: CChar.self) { linkat(layout.pendingFD, pending, directory, $0.baseAddress!, 0) }
-            }) == 0 else {
-                throw SealedStoreError.io("create \(display)", errno)
-            }
-            linked = true
+            try namePending(id, in: directory, name: name)
+            named = true
             try TestHooks.step(.createLinked)
         } catch {
             if !(error is SimulatedCrash) {
-                if linked {
+                if named {
                     _ = (name + [0]).withUnsafeBufferPointer { n in n.withMemoryRebound(to: CChar.self) { unlinkat(directory, $0.baseAddress!, 0) } }
                 }
                 if sidecarCreated { try? layout.removeSidecar(id) }
@@ -120,8 +159,26 @@ extension SealedStore {
             abandonPending(id, error: error)
             throw error
         }
-        // Done: a failure here only leaves an entry the next open removes.
-        unlinkat(layout.pendingFD, pending, 0)
+    }
+
+    /// §7.1 step 3 (and 4): meta/pending/<id>.new becomes `directory/name` in one rename that
+    /// fails with EEXIST if the name exists (RENAME_NOREPLACE). Where the filesystem has no
+    /// RENAME_NOREPLACE (EINVAL), a hard link then the unlink of the entry, as format 1 first
+    /// did: recovery treats a `.new` with a second link as a finished create.
+    func namePending(_ id: FileID, in directory: Int32, name: [UInt8]) throws {
+        let pending = PendingKind.new.name(id)
+        let renameNoReplace: UInt32 = 1
+        let result: Int32 = (name + [0]).withUnsafeBufferPointer { n in
+            n.withMemoryRebound(to: CChar.self) { target in
+                if clinux_renameat2(layout.pendingFD, pending, directory, target.baseAddress!, renameNoReplace) == 0 { return 0 }
+                guard errno == EINVAL || errno == ENOSYS else { return errno }
+                guard linkat(layout.pendingFD, pending, directory, target.baseAddress!, 0) == 0 else { return errno }
+                // Done: a failure here only leaves an entry the next open removes.
+                unlinkat(layout.pendingFD, pending, 0)
+                return 0
+            }
+        }
+        guard result == 0 else { throw SealedStoreError.io("create \(String(decoding: name, as: UTF8.self))", result) }
     }
 
     /// Removes meta/pending/<id>.new after a failed create (not after a simulated crash).

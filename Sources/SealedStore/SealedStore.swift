@@ -73,6 +73,8 @@ public final class SealedStore: @unchecked Sendable {
     public private(set) var recoveredOperations = 0
     /// meta/pending entries recovery could not resolve (verify reports them).
     private(set) var unresolvedPending: [String] = []
+    /// Files made ahead for `createFile` (guarded by `registryLock`; nil unless started).
+    private var creationPool: CreationPool?
 
     private struct Registration {
         var file: SealedFile
@@ -189,13 +191,14 @@ public final class SealedStore: @unchecked Sendable {
     func abandon() { shutdown(performingDeferredRemovals: false) }
 
     private func shutdown(performingDeferredRemovals: Bool) {
-        let files: [(SealedFile, Bool)]? = registryLock.locked {
+        let closing: (files: [(SealedFile, Bool)], pool: CreationPool?)? = registryLock.locked {
             guard !isClosed else { return nil }
             isClosed = true
-            defer { registry = [:] }
-            return registry.values.map { ($0.file, $0.removeWhenClosed) }
+            defer { registry = [:]; creationPool = nil }
+            return (registry.values.map { ($0.file, $0.removeWhenClosed) }, creationPool)
         }
-        guard let files else { return }
+        guard let (files, pool) = closing else { return }
+        pool?.stop(removingEntries: performingDeferredRemovals)
         for (f, remove) in files {
             let pending = f.invalidate()
             if performingDeferredRemovals {
@@ -246,6 +249,28 @@ public final class SealedStore: @unchecked Sendable {
     // MARK: Internals
 
     func checkOpen() throws { if registryLock.locked({ isClosed }) { throw SealedStoreError.closed } }
+
+    /// Steps 1 and 2 of a create, without a reference to the store (the creation pool's thread).
+    var pendingFileMaker: PendingFileMaker {
+        PendingFileMaker(layout: layout, keyring: keyring, config: config, orderingSyncs: options.orderingSyncs)
+    }
+
+    /// The creation pool, if started; throws once the store is closed.
+    func openCreationPool() throws -> CreationPool? {
+        try registryLock.locked {
+            if isClosed { throw SealedStoreError.closed }
+            return creationPool
+        }
+    }
+
+    /// Installs `pool` unless one runs or the store is closed; false then (the caller stops it).
+    func installCreationPool(_ pool: CreationPool) -> Bool {
+        registryLock.locked {
+            guard !isClosed, creationPool == nil else { return false }
+            creationPool = pool
+            return true
+        }
+    }
 
     /// Removes the journal and sidecar of exactly `id` (leftovers of a completed move; a removed
     /// file's metadata goes through `StoreLayout.removeAllMetadata`).

@@ -8,7 +8,7 @@ enum NamespaceStep: String, CaseIterable {
     case createIntent
     /// create: the sidecar exists.
     case createSidecar
-    /// create: the file is linked under data/ (meta/pending/<id>.new not yet removed).
+    /// create: the file is named under data/ (renamed there; with the link fallback, meta/pending/<id>.new not yet removed).
     case createLinked
     /// removal: meta/pending/<id>.unlink (or .unlinking) exists; the caller's unlink has not run.
     case unlinkIntent

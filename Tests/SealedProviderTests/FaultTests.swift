@@ -181,23 +181,40 @@ final class FaultTests: XCTestCase {
     }
 
     /// A create on a full backing store fails with ENOSPC and leaves nothing
-    /// (no orphan sidecar or pending entry that verify would report).
+    /// (no orphan sidecar or pending entry that verify would report). With the
+    /// creation pool, the files it made before the disk filled are still
+    /// created (their header and sidecar are written already); the creates after
+    /// them fail with ENOSPC the same way.
     func testCreateOnFullBackingStoreLeavesNothing() throws {
-        let fs = fixture.root + "/storefs"
-        try mountTmpfs(fs, size: "1m")
-        let storePath = fs + "/store"
-        try SealedStore.initialize(at: storePath, key: fixture.key, chunkSize: 4096)
-        let (provider, client, root) = try serve(fixture.options(), store: storePath)
-        let filler = fs + "/filler"
-        let ffd = Glibc.open(filler, O_WRONLY | O_CREAT, 0o600)
-        let block = [UInt8](repeating: 0, count: 4096)
-        while block.withUnsafeBytes({ Glibc.write(ffd, $0.baseAddress!, $0.count) }) > 0 {}
-        Glibc.close(ffd)
-        XCTAssertEqual(client.errno { try client.create(root, "c") }, .ENOSPC)
-        client.shutdown(); provider.shutdown()
-        let store = try SealedStore.open(at: storePath, key: fixture.key)
-        defer { store.close() }
-        let report = Verifier.run(store: store)
-        XCTAssertTrue(report.isClean, "\(report.damage)")
+        for pool in [0, 4] {
+            let fs = fixture.root + "/storefs\(pool)"
+            try mountTmpfs(fs, size: "1m")
+            let storePath = fs + "/store"
+            try SealedStore.initialize(at: storePath, key: fixture.key, chunkSize: 4096)
+            let (provider, client, root) = try serve(fixture.options { $0.creationPool = pool }, store: storePath)
+            if pool > 0 { XCTAssertTrue(provider.store.waitForFullCreationPool(seconds: 10)) }
+            let filler = fs + "/filler"
+            let ffd = Glibc.open(filler, O_WRONLY | O_CREAT, 0o600)
+            let block = [UInt8](repeating: 0, count: 4096)
+            while block.withUnsafeBytes({ Glibc.write(ffd, $0.baseAddress!, $0.count) }) > 0 {}
+            Glibc.close(ffd)
+            var created = 0
+            func create(_ name: String) -> Errno? {
+                client.errno {
+                    let c = try client.create(root, name)
+                    if let d = c.donated { Glibc.close(d) }
+                    return c
+                }
+            }
+            while created <= pool, create("c\(created)") == nil { created += 1 }
+            XCTAssertLessThanOrEqual(created, pool, "pool \(pool): only pooled files can still be created")
+            XCTAssertEqual(create("last"), .ENOSPC, "pool \(pool)")
+            client.shutdown(); provider.shutdown()
+            let store = try SealedStore.open(at: storePath, key: fixture.key)
+            defer { store.close() }
+            let report = Verifier.run(store: store)
+            XCTAssertTrue(report.isClean, "pool \(pool): \(report.damage)")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: storePath + "/meta/pending"), [], "pool \(pool)")
+        }
     }
 }

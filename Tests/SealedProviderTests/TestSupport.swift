@@ -86,12 +86,21 @@ final class StoreFixture {
         return hits
     }
 
-    /// Number of sidecars and journals in the store (for namespace bookkeeping checks).
+    /// Number of sidecars and journals of files in the store (for namespace
+    /// bookkeeping checks). Sidecars of the creation pool's entries (`<id>.new` in
+    /// meta/pending: files made ahead, not created yet) are not counted. Sidecars
+    /// are listed first: an entry's `.new` exists before its sidecar and goes only
+    /// by becoming a file, so no entry is miscounted by a pool refilling meanwhile.
     func metadataCount() -> (sidecars: Int, journals: Int) {
-        var sidecars = 0
+        var sidecarIDs: [String] = []
         if let walker = FileManager.default.enumerator(atPath: storePath + "/meta/files") {
-            for case let p as String in walker where p.hasSuffix(".sc") { sidecars += 1 }
+            for case let p as String in walker where p.hasSuffix(".sc") {
+                sidecarIDs.append(String(p.split(separator: "/").last!.dropLast(3)))
+            }
         }
+        let pooled = Set(((try? FileManager.default.contentsOfDirectory(atPath: storePath + "/meta/pending")) ?? [])
+            .filter { $0.hasSuffix(".new") }.map { String($0.dropLast(4)) })
+        let sidecars = sidecarIDs.filter { !pooled.contains($0) }.count
         let journals = ((try? FileManager.default.contentsOfDirectory(atPath: storePath + "/meta/journal")) ?? [])
             .filter { $0.hasSuffix(".j") }.count
         return (sidecars, journals)

@@ -60,7 +60,11 @@ final class NamespaceCrashTests: XCTestCase {
                     let f = try store.createFile(in: store.dataDirectory, name: "f")   // the name is free again
                     f.close()
                 }
-                if crash { XCTAssertGreaterThan(store.recoveredOperations, 0, label) }
+                if crash {
+                    // Once named, the rename has taken meta/pending/<id>.new with it: nothing to recover.
+                    if step == .createLinked { XCTAssertEqual(store.recoveredOperations, 0, label) }
+                    else { XCTAssertGreaterThan(store.recoveredOperations, 0, label) }
+                }
                 XCTAssertTrue(Verifier.run(store: store).isClean, label)
                 store.close()
             }

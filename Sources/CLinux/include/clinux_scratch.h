@@ -18,4 +18,12 @@ int clinux_block_termination_signals(void);
 
 // Waits for one of the signals blocked above; returns its number.
 int clinux_wait_termination_signal(void);
+
+// Names the calling thread for the kernel (prctl PR_SET_NAME; at most 15 bytes are kept):
+// what ps, perf and /proc/self/task/N/comm show. 0 or -1.
+int clinux_name_this_thread(const char *name);
+
+// Gives the calling thread the lowest scheduling priority (nice 19; Linux nice values are per
+// thread): background work that a request thread waking on the same core preempts at once.
+int clinux_lower_this_thread_priority(void);
 #endif

@@ -27,12 +27,15 @@ struct DebugNamespaceLoopCommand: ParsableCommand {
     @Option(name: .customLong("rekey-threshold")) var rekeyThreshold: UInt64 = 1 << 30
     @Option(name: .customLong("max-ops")) var maxOps: Int = Int.max
     @Flag(name: .customLong("no-ordering-syncs")) var noOrderingSyncs = false
+    /// Creates from a creation pool of this size (its thread is killed with the loop).
+    @Option(name: .customLong("creation-pool")) var creationPool: Int = 0
 
     func run() throws {
         var options = SealedStore.Options()
         options.rekeyThreshold = rekeyThreshold
         options.orderingSyncs = !noOrderingSyncs
         let s = try SealedStore.open(at: store, key: try KeyMaterial.readKeyFile(path: keyFile), options: options)
+        if creationPool > 0 { s.startCreationPool(capacity: creationPool) }
         _ = mkdirat(s.dataDirectory, "d", 0o755)
         let sub = openat(s.dataDirectory, "d", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard sub >= 0 else { throw ExitCode(3) }

@@ -132,6 +132,11 @@ struct ServeCommand: ParsableCommand {
             options.donateLimit = ByteSize.parse(donateLimit) ?? options.donateLimit
             options.donation = donation
             options.commitInterval = commitInterval
+            // New files kept ready by a background thread (SealedProvider.Options.creationPool);
+            // SEALGOFER_CREATION_POOL=0 turns that off (for comparisons), N sets the size (≤ 32).
+            if let raw = getenv("SEALGOFER_CREATION_POOL"), let n = Int(String(cString: raw)), n >= 0 {
+                options.creationPool = n
+            }
             let provider: SealedProvider
             do {
                 provider = try StoreServing.makeProvider(storePath: storeDirectory, key: try key.load(), options: options, logger: logger)
