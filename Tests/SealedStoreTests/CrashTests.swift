@@ -25,9 +25,6 @@ final class CrashTests: XCTestCase {
             var args = ["debug-commit-loop", "--store", store, "--key-file", keyPath, "--seed", "\(iteration + 1)", "--max-chunks", "6"]
             if aes { args += ["--rekey-threshold", "40"] }        // moves to fresh IDs happen under fire too
             if iteration % 2 == 1 { args += ["--no-ordering-syncs"] }
-            // Every third run creates from a creation pool: its background thread is killed
-            // mid-refill too, and its entries must go with the rest of meta/pending.
-            if iteration % 3 == 2 { args += ["--creation-pool", "8"] }
             let (pid, outPath) = try spawn(args, dir: dir)
             // Every fourth kill is timed from the spawn, so that some land in start-up and recovery.
             if iteration % 4 != 3 { waitForStartLine(outPath) }
@@ -101,6 +98,9 @@ final class CrashTests: XCTestCase {
             var args = ["debug-namespace-loop", "--store", store, "--key-file", keyPath, "--seed", "\(iteration + 1)"]
             if aes { args += ["--rekey-threshold", "12"] }
             if iteration % 2 == 1 { args += ["--no-ordering-syncs"] }
+            // Every third run creates from a creation pool: its background thread is killed
+            // mid-refill too, and its entries must go with the rest of meta/pending.
+            if iteration % 3 == 2 { args += ["--creation-pool", "8"] }
             let (pid, outPath) = try spawn(args, dir: dir)
             // Every fourth kill is timed from the spawn, so that some land in start-up and recovery.
             if iteration % 4 != 3 { waitForStartLine(outPath) }
