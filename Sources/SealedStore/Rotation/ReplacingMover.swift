@@ -41,8 +41,10 @@ struct ReplacingMover {
     /// Writes the replacement of the file open as `fd` (state loaded, `st` its fstat) and links the
     /// old file as `.unlink`. Nil: the file needs the journaled move (nothing is left behind).
     /// The caller keeps `fd`; `directory`/`name` must stay valid until `switchName`.
+    /// The new file is a spare inode from `spares` when there is one (overwritten, then cut to
+    /// length), else created.
     func stage(fd: Int32, state: FileState, stat st: stat, directory: Int32, name: String,
-               buffers: ResealBuffers) throws -> StagedMove? {
+               buffers: ResealBuffers, spares: SpareInodes? = nil) throws -> StagedMove? {
         let size = state.sidecar.committedSize
         let layout = state.layout
         let n = Int(layout.chunkCount(size: size))
@@ -55,13 +57,23 @@ struct ReplacingMover {
                                  // Zero, not the old ID: recovery of a `.new` entry removes the metadata of
                                  // every ID its sidecar names, and the old file must keep its sidecar.
                                  previousFileID: .zero)
-        let move = StagedMove(oldID: oldID, newID: newID, directory: directory, name: name, size: size)
+        let move = StagedMove(oldID: oldID, newID: newID, directory: directory, name: name, size: size,
+                              oldLength: state.fileLength, oldOwner: st.st_uid, oldGroup: st.st_gid)
         let pending = store.layout.pendingFD
-        let out = openAt(pending, move.stagedName, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw SealedStoreError.io("create meta/pending/\(move.stagedName)", errno) }
+        let newLength = layout.fileLength(size: size)
+        var spareLength: UInt64? = nil
+        let out: Int32
+        if let spare = spares?.take(as: move.stagedName) {
+            out = spare.fd
+            spareLength = spare.length
+        } else {
+            out = openAt(pending, move.stagedName, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard out >= 0 else { throw SealedStoreError.io("create meta/pending/\(move.stagedName)", errno) }
+        }
         var outOpen = true
         var progress = StagedMove.Progress.created
         do {
+            if spareLength != nil { try RotationTestHooks.step(.reusedSpare) }
             defer { buffers.wipePlaintext() }
             let oldCodec = ChunkCodec(layout: layout, keys: state.keys, headerFields: state.header.fields)
             let newCodec = ChunkCodec(layout: layout, keys: newKeys, headerFields: newHeader.fields)
@@ -98,6 +110,10 @@ struct ReplacingMover {
                              offset: first == 0 ? 0 : layout.slotOffset(UInt64(first)), what: "write new file")
                 first += count
             } while first < n
+            // A spare longer than the new file keeps its old tail until cut off.
+            if let spareLength, spareLength > newLength {
+                guard ftruncate(out, off_t(newLength)) == 0 else { throw SealedStoreError.io("truncate new file", errno) }
+            }
             if st.st_uid != stagedOwner || st.st_gid != stagedGroup {
                 guard fchown(out, st.st_uid, st.st_gid) == 0 else {
                     if errno == EPERM { close(out); outOpen = false; abandon(move, progress); return nil }
@@ -140,9 +156,16 @@ struct ReplacingMover {
     }
 
     /// After the switch is durable: the old file's metadata, then its `.unlink` entry (which keeps
-    /// the old inode alive until here). Failures leave work the next open of the store finishes.
-    func finish(_ m: StagedMove) {
-        if let dir = try? store.layout.sidecarDirectory(m.oldID) { unlinkat(dir, StoreLayout.sidecarName(m.oldID), 0) }
+    /// the old inode alive until here) — or, given `spares` that take it, the entry is kept as a
+    /// spare for a later move. Failures leave work the next open of the store finishes.
+    func finish(_ m: StagedMove, spares: SpareInodes? = nil) {
+        if let dir = try? store.layout.sidecarDirectory(m.oldID) {
+            // The old inode may be reused only once its metadata is gone (§10.2).
+            if unlinkat(dir, StoreLayout.sidecarName(m.oldID), 0) == 0 || errno == ENOENT,
+               let spares, spares.keep(m.unlinkName, length: m.oldLength, uid: m.oldOwner, gid: m.oldGroup) {
+                return
+            }
+        }
         unlinkat(store.layout.pendingFD, m.unlinkName, 0)
     }
 
@@ -170,10 +193,16 @@ final class StagedMove {
     let directory: Int32
     let name: String
     let size: UInt64
+    /// The old file's length and owner (whether it may become a spare, `SpareInodes`).
+    let oldLength: UInt64
+    let oldOwner: uid_t
+    let oldGroup: gid_t
     var progress = Progress.created
 
-    init(oldID: FileID, newID: FileID, directory: Int32, name: String, size: UInt64) {
+    init(oldID: FileID, newID: FileID, directory: Int32, name: String, size: UInt64,
+         oldLength: UInt64, oldOwner: uid_t, oldGroup: gid_t) {
         self.oldID = oldID; self.newID = newID; self.directory = directory; self.name = name; self.size = size
+        self.oldLength = oldLength; self.oldOwner = oldOwner; self.oldGroup = oldGroup
     }
 
     var stagedName: String { PendingKind.new.name(newID) }

@@ -4,6 +4,8 @@ enum RotationStep: String, CaseIterable {
     /// Replacing move (ReplacingMover): new file written in meta/pending; its sidecar; the old
     /// file linked as `.unlink` (staged); renamed over the old name (switched).
     case stagedFile, stagedSidecar, staged, switched
+    /// A spare inode renamed to `.new`, nothing written into it yet (`SpareInodes`).
+    case reusedSpare
     /// Journaled move (JournaledMover, files with hard links).
     case journalWritten, chunksApplied, sidecarWritten, headerWritten
     case rekeyBeforeReplace

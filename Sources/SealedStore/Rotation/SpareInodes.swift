@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+
+/// Old files of finished replacing moves, kept by one worker to be overwritten as the new files
+/// of its next moves instead of being deleted (Keys/README.md §10.2, "spare inodes").
+///
+/// Why: a replacing move otherwise allocates every page of the new file and frees every page of
+/// the old one (on tmpfs: page-cache insertion, LRU and memory-cgroup accounting per page; on
+/// ext4: block allocation and discard). That kernel work cost about a fifth of a move's CPU;
+/// overwriting pages that already exist costs only the copy. (BENCHMARKS.md, issue 6.)
+///
+/// A spare is the `pending/<old>.unlink` entry of a move whose switch is done and whose old
+/// sidecar is removed (with syncs: after the `syncfs` that made the switch durable). Its link
+/// count is 1, so recovery would remove it and the old ID's metadata — nothing else. Taking it
+/// renames it to `pending/<new>.new`, which recovery removes with the new ID's metadata: either
+/// way a crash leaves nothing behind, and no name under data/ ever points at a spare.
+final class SpareInodes {
+    private let pendingFD: Int32
+    private let owner: uid_t
+    private let group: gid_t
+    private var spares: [(name: String, length: UInt64)] = []
+    private var bytes: UInt64 = 0
+    private let maxFiles: Int
+    private let maxBytes: UInt64
+    /// renameat2(2)'s RENAME_NOREPLACE (not exported by Glibc's Swift module).
+    private static let renameNoReplace: UInt32 = 1
+    /// Spares taken as new files (for the report and tests).
+    private(set) var reused = 0
+
+    /// `owner`/`group`: what a file freshly created in meta/pending gets. Only spares owned so are
+    /// kept, so a reused inode needs the same `fchown` as a fresh one (never one this process may
+    /// be refused).
+    init(pendingFD: Int32, owner: uid_t, group: gid_t, maxFiles: Int, maxBytes: UInt64) {
+        self.pendingFD = pendingFD; self.owner = owner; self.group = group
+        self.maxFiles = maxFiles; self.maxBytes = maxBytes
+    }
+
+    /// Keeps the `.unlink` entry `name` (an old file of `length` bytes, owned by `uid`/`gid`) as a
+    /// spare. False: not wanted (pool full, other owner); the caller unlinks it.
+    func keep(_ name: String, length: UInt64, uid: uid_t, gid: gid_t) -> Bool {
+        guard uid == owner, gid == group, spares.count < maxFiles, bytes + length <= maxBytes else { return false }
+        spares.append((name, length))
+        bytes += length
+        return true
+    }
+
+    /// Renames a spare to `stagedName` (which must not exist) and opens it for writing. Nil: no
+    /// spare could be taken (none left, or it turned out unusable and is gone); the caller
+    /// creates a fresh file under `stagedName`.
+    func take(as stagedName: String) -> (fd: Int32, length: UInt64)? {
+        while let spare = spares.popLast() {
+            bytes -= spare.length
+            let renamed = spare.name.withCString { old in
+                stagedName.withCString { clinux_renameat2(pendingFD, old, pendingFD, $0, SpareInodes.renameNoReplace) }
+            }
+            guard renamed == 0 else { unlinkat(pendingFD, spare.name, 0); continue }
+            let fd = openAt(pendingFD, stagedName, O_WRONLY)
+            var st = stat()
+            if fd >= 0 && fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && st.st_nlink == 1
+                && st.st_uid == owner && st.st_gid == group {
+                reused += 1
+                return (fd, UInt64(st.st_size))
+            }
+            // Not what was kept (cannot happen while the store lock is held): never write into it.
+            if fd >= 0 { close(fd) }
+            unlinkat(pendingFD, stagedName, 0)
+        }
+        return nil
+    }
+
+    /// Deletes every spare left (the end of a worker's run, or a failure).
+    func drain() {
+        for spare in spares { unlinkat(pendingFD, spare.name, 0) }
+        spares = []
+        bytes = 0
+    }
+
+    deinit { drain() }
+}
