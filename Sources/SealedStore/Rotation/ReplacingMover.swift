@@ -40,9 +40,9 @@ struct ReplacingMover {
 
     /// Writes the replacement of the file open as `fd` (state loaded, `st` its fstat) and links the
     /// old file as `.unlink`. Nil: the file needs the journaled move (nothing is left behind).
-    /// The caller keeps `fd`; `directory`/`name` must stay valid until `switchName`.
-    /// The new file is a spare inode from `spares` when there is one (overwritten, then cut to
-    /// length), else created.
+    /// The caller keeps `fd`; `directory`/`name` must stay valid until `switchName`. The new file
+    /// is a spare inode from `spares` when there is one (overwritten through a mapping: its pages
+    /// exist), else a fresh file written with pwrite.
     func stage(fd: Int32, state: FileState, stat st: stat, directory: Int32, name: String,
                buffers: ResealBuffers, spares: SpareInodes? = nil) throws -> StagedMove? {
         let size = state.sidecar.committedSize
@@ -61,19 +61,25 @@ struct ReplacingMover {
                               oldLength: state.fileLength, oldOwner: st.st_uid, oldGroup: st.st_gid)
         let pending = store.layout.pendingFD
         let newLength = layout.fileLength(size: size)
-        var spareLength: UInt64? = nil
         let out: Int32
-        if let spare = spares?.take(as: move.stagedName) {
+        var reused = false
+        var target: MappedWindow? = nil
+        if let spare = try spares?.take(as: move.stagedName, length: newLength) {
             out = spare.fd
-            spareLength = spare.length
+            reused = true
+            if spare.allocated && newLength >= UInt64(MappedWindow.minimumBytes) {
+                target = MappedWindow(fd: out, fileLength: newLength, writable: true)
+            }
         } else {
+            // Not mapped: the first write through a mapping would allocate and zero each fresh
+            // page before the chunks are sealed into it; pwrite's copy into new pages costs less.
             out = openAt(pending, move.stagedName, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard out >= 0 else { throw SealedStoreError.io("create meta/pending/\(move.stagedName)", errno) }
         }
         var outOpen = true
         var progress = StagedMove.Progress.created
         do {
-            if spareLength != nil { try RotationTestHooks.step(.reusedSpare) }
+            if reused { try RotationTestHooks.step(.reusedSpare) }
             defer { buffers.wipePlaintext() }
             let oldCodec = ChunkCodec(layout: layout, keys: state.keys, headerFields: state.header.fields)
             let newCodec = ChunkCodec(layout: layout, keys: newKeys, headerFields: newHeader.fields)
@@ -86,11 +92,17 @@ struct ReplacingMover {
                 let count = min(buffers.segmentChunks, n - first)
                 let bytes = count == 0 ? 0
                     : (count - 1) * layout.slotSize + layout.overhead + layout.plaintextLength(index: UInt64(first + count - 1), size: size)
+                // The first segment carries the header: written from offset 0.
+                let headerRoom = first == 0 ? FileHeader.length : 0
+                let offset = layout.slotOffset(UInt64(first))
+                let mapped = target?.writableWindow(offset: offset - UInt64(headerRoom), count: headerRoom + bytes)
+                if first == 0, let mapped {
+                    mapped.baseAddress!.copyMemory(from: buffers.output.baseAddress!, byteCount: FileHeader.length)
+                }
                 if bytes > 0 {
-                    let offset = layout.slotOffset(UInt64(first))
                     let input: UnsafeRawBufferPointer
-                    if bytes >= MappedWindow.minimumBytes, let mapped = source.window(offset: offset, count: bytes) {
-                        input = mapped
+                    if bytes >= MappedWindow.minimumBytes, let window = source.window(offset: offset, count: bytes) {
+                        input = window
                     } else {
                         let got = try readUpTo(fd: fd, UnsafeMutableRawBufferPointer(rebasing: buffers.input[0..<bytes]),
                                                offset: offset, what: "read chunks")
@@ -99,21 +111,20 @@ struct ReplacingMover {
                         }
                         input = UnsafeRawBufferPointer(rebasing: buffers.input[0..<bytes])
                     }
+                    let output = mapped.map { UnsafeMutableRawBufferPointer(rebasing: $0[headerRoom...]) }
+                        ?? UnsafeMutableRawBufferPointer(rebasing: buffers.output[FileHeader.length...])
                     if let bad = ChunkResealer.reseal(first: first, count: count, size: size, layout: layout, input: input,
-                                                      buffers: buffers, from: oldCodec, to: newCodec) {
+                                                      output: output, buffers: buffers, from: oldCodec, to: newCodec) {
                         throw SealedStoreError.damaged(Damage(.chunk, fileID: oldID, chunk: UInt64(bad), detail: "chunk authentication failed"))
                     }
                 }
-                // The first segment carries the header: one write from offset 0.
-                let start = first == 0 ? 0 : FileHeader.length
-                try writeAll(fd: out, UnsafeRawBufferPointer(rebasing: buffers.output[start..<(FileHeader.length + bytes)]),
-                             offset: first == 0 ? 0 : layout.slotOffset(UInt64(first)), what: "write new file")
+                if mapped == nil {
+                    try writeAll(fd: out, UnsafeRawBufferPointer(rebasing: buffers.output[(FileHeader.length - headerRoom)..<(FileHeader.length + bytes)]),
+                                 offset: offset - UInt64(headerRoom), what: "write new file")
+                }
                 first += count
             } while first < n
-            // A spare longer than the new file keeps its old tail until cut off.
-            if let spareLength, spareLength > newLength {
-                guard ftruncate(out, off_t(newLength)) == 0 else { throw SealedStoreError.io("truncate new file", errno) }
-            }
+            target = nil   // unmapped: every page written is dirty in the page cache, as after pwrite
             if st.st_uid != stagedOwner || st.st_gid != stagedGroup {
                 guard fchown(out, st.st_uid, st.st_gid) == 0 else {
                     if errno == EPERM { close(out); outOpen = false; abandon(move, progress); return nil }
@@ -207,38 +218,4 @@ final class StagedMove {
 
     var stagedName: String { PendingKind.new.name(newID) }
     var unlinkName: String { PendingKind.unlink.name(oldID) }
-}
-
-/// A read-only mapping of one segment of the old file at a time, so chunks are decrypted straight
-/// out of the page cache instead of being copied into a buffer first (the copy cost a tenth of a
-/// move's CPU). Nil (mmap refused, or the range beyond the file): the caller reads with pread.
-/// The store lock keeps every other writer away, so the file cannot shrink under the mapping.
-final class MappedWindow {
-    private let fd: Int32
-    private let fileLength: UInt64
-    private var base: UnsafeMutableRawPointer? = nil
-    private var length = 0
-    private static let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
-    /// Below this a pread is cheaper than mmap + munmap (which also interrupts the other core to
-    /// flush its TLB).
-    static let minimumBytes = 256 << 10
-
-    init(fd: Int32, fileLength: UInt64) { self.fd = fd; self.fileLength = fileLength }
-
-    /// Bytes `[offset, offset + count)` of the file, valid until the next call.
-    func window(offset: UInt64, count: Int) -> UnsafeRawBufferPointer? {
-        unmap()
-        guard count > 0, offset + UInt64(count) <= fileLength else { return nil }
-        let start = offset / MappedWindow.page * MappedWindow.page
-        let span = Int(offset - start) + count
-        guard let p = mmap(nil, span, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, off_t(start)), p != MAP_FAILED else { return nil }
-        base = p; length = span
-        return UnsafeRawBufferPointer(start: p + Int(offset - start), count: count)
-    }
-
-    private func unmap() {
-        if let b = base { munmap(b, length); base = nil }
-    }
-
-    deinit { unmap() }
 }

@@ -46,28 +46,64 @@ final class SpareInodes {
         return true
     }
 
-    /// Renames a spare to `stagedName` (which must not exist) and opens it for writing. Nil: no
-    /// spare could be taken (none left, or it turned out unusable and is gone); the caller
-    /// creates a fresh file under `stagedName`.
-    func take(as stagedName: String) -> (fd: Int32, length: UInt64)? {
+    /// A spare taken as a move's new file: open for reading and writing, exactly `length` bytes.
+    struct Taken {
+        let fd: Int32
+        /// Every page of the file exists (it may be written through a shared mapping).
+        let allocated: Bool
+    }
+
+    /// Renames a spare to `stagedName` (which must not exist), opens it and makes it exactly
+    /// `length` bytes long, every page allocated: cut if it was longer, `fallocate`d beyond its
+    /// old length if shorter (the pages it had are reused: that is the point). Nil: no spare
+    /// could be taken (none left, or it turned out unusable and is gone); the caller creates a
+    /// fresh file under `stagedName`. Throws (nothing left behind) when the file system has no
+    /// space for the extension.
+    func take(as stagedName: String, length: UInt64) throws -> Taken? {
         while let spare = spares.popLast() {
             bytes -= spare.length
             let renamed = spare.name.withCString { old in
                 stagedName.withCString { clinux_renameat2(pendingFD, old, pendingFD, $0, SpareInodes.renameNoReplace) }
             }
             guard renamed == 0 else { unlinkat(pendingFD, spare.name, 0); continue }
-            let fd = openAt(pendingFD, stagedName, O_WRONLY)
+            let fd = openAt(pendingFD, stagedName, O_RDWR)
             var st = stat()
-            if fd >= 0 && fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && st.st_nlink == 1
-                && st.st_uid == owner && st.st_gid == group {
-                reused += 1
-                return (fd, UInt64(st.st_size))
+            guard fd >= 0 && fstat(fd, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && st.st_nlink == 1
+                  && st.st_uid == owner && st.st_gid == group else {
+                // Not what was kept (cannot happen while the store lock is held): never write into it.
+                if fd >= 0 { close(fd) }
+                unlinkat(pendingFD, stagedName, 0)
+                continue
             }
-            // Not what was kept (cannot happen while the store lock is held): never write into it.
-            if fd >= 0 { close(fd) }
-            unlinkat(pendingFD, stagedName, 0)
+            do {
+                let allocated = try resize(fd: fd, from: st, to: length)
+                reused += 1
+                return Taken(fd: fd, allocated: allocated)
+            } catch {
+                close(fd)
+                unlinkat(pendingFD, stagedName, 0)
+                throw error
+            }
         }
         return nil
+    }
+
+    /// False: the file system cannot allocate ahead (no `fallocate`); the file must be written
+    /// with pwrite (which extends it to `length`).
+    private func resize(fd: Int32, from st: stat, to length: UInt64) throws -> Bool {
+        let current = UInt64(st.st_size)
+        if current > length {
+            guard ftruncate(fd, off_t(length)) == 0 else { throw SealedStoreError.io("truncate a reused file", errno) }
+        }
+        // A hole (a sparse old file) would be allocated on the first write through the mapping,
+        // where a full file system is SIGBUS: allocate all of it then, not just the extension.
+        let whole = UInt64(st.st_blocks) * 512 < min(current, length)
+        let from = whole ? 0 : min(current, length)
+        guard from < length else { return true }
+        if clinux_fallocate(fd, 0, Int64(from), Int64(length - from)) == 0 { return true }
+        let e = errno
+        if e == EOPNOTSUPP || e == ENOSYS { return false }   // pwrite extends it
+        throw SealedStoreError.io("allocate a reused file", e)
     }
 
     /// Deletes every spare left (the end of a worker's run, or a failure).
