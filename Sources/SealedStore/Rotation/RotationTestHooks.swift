@@ -19,8 +19,12 @@ struct SimulatedRotationCrash: Error, CustomStringConvertible {
 
 enum RotationTestHooks {
     nonisolated(unsafe) static var crashAt: RotationStep?
+    /// Passes of `crashAt` to let through before crashing (single-worker tests).
+    nonisolated(unsafe) static var passes = 0
 
     static func step(_ s: RotationStep) throws {
-        if let c = crashAt, c == s { throw SimulatedRotationCrash(step: s) }
+        guard let c = crashAt, c == s else { return }
+        if passes > 0 { passes -= 1; return }
+        throw SimulatedRotationCrash(step: s)
     }
 }
