@@ -15,7 +15,8 @@ import Glibc
 /// * **switch** — `renameat(pending/<new>.new → dir/name)`, the commit point. From here the name
 ///   reads as the new file; killed here, recovery sees the old file only in `.unlink` (link count
 ///   1) and removes its metadata: as after.
-/// * **finish** — the old sidecar, then the `.unlink` entry (what recovery would do).
+/// * **finish** — the old sidecar, then the `.unlink` entry (what recovery would do), or the
+///   entry is kept as a spare (`SpareInodes`) whose pages a later stage overwrites.
 ///
 /// A caller makes each stage durable for a whole batch with one `syncfs` (`RotationRun`): every
 /// staged file before any switch, every switch before any finish. A file with several names
