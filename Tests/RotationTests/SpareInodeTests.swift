@@ -14,9 +14,17 @@ final class SpareInodeTests: XCTestCase {
     static let sizes = [0, 1, 5_000, 4096 * 70, 262_144, 300_001, 700_000, 1 << 20, (1 << 20) + 1, 2 << 20, 600_000, 65_537,
                         1_500_000, 4096 * 300, 90_000, 2_000_000]
 
+    /// Where the fixtures go: TMPDIR (here ext4: spares rewritten with pwrite) and, if present,
+    /// /dev/shm (tmpfs: large spares rewritten through a shared mapping).
+    static let places: [String?] = {
+        let mounts = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+        let shm = mounts.split(separator: "\n").contains { $0.split(separator: " ").prefix(3).dropFirst().elementsEqual(["/dev/shm", "tmpfs"]) }
+        return [nil] + (shm ? ["/dev/shm"] : [])
+    }()
+
     /// A store of `copies` rounds of `sizes` in shuffled order, chunk size 4096.
-    static func fixture(_ label: String, copies: Int, seed: UInt64) throws -> StoreFixture {
-        let scratch = Scratch(label)
+    static func fixture(_ label: String, copies: Int, seed: UInt64, under place: String? = nil) throws -> StoreFixture {
+        let scratch = Scratch(label, under: place)
         var rng = SeededRandom(seed)
         var paths: [String] = []
         for c in 0..<copies {
@@ -44,8 +52,8 @@ final class SpareInodeTests: XCTestCase {
     }
 
     func testSparesOfEverySizeAreReusedCleanly() throws {
-        for syncs in [false, true] {
-            let f = try SpareInodeTests.fixture("spares", copies: 3, seed: syncs ? 5 : 6)
+        for place in SpareInodeTests.places { for syncs in [false, true] {
+            let f = try SpareInodeTests.fixture("spares", copies: 3, seed: syncs ? 5 : 6, under: place)
             let (keys, ids) = try f.capture()
             var options = RotationOptions()
             options.jobs = 2
@@ -80,7 +88,7 @@ final class SpareInodeTests: XCTestCase {
             var former = SpareInodeTests.allFormer(ids)
             for p in f.paths { former[p]!.formUnion(Set(middle.values)) }
             try assertRetiredKeysOpenNothing(f, retired: keys.merging(secondKeys) { a, _ in a }, formerIDs: former, kept: 3)
-        }
+        } }
     }
 
     /// Killed (in-process) right after a spare was renamed to `.new` and before anything was
@@ -88,8 +96,8 @@ final class SpareInodeTests: XCTestCase {
     /// old inode; the next open of the store removes it, every file reads as before or after, and a
     /// rerun finishes.
     func testCrashWhileASpareBecomesANewFile() throws {
-        for step in [RotationStep.reusedSpare, .stagedFile, .staged] {
-            let f = try SpareInodeTests.fixture("sparecrash", copies: 2, seed: 9)
+        for place in SpareInodeTests.places { for step in [RotationStep.reusedSpare, .stagedFile, .staged] {
+            let f = try SpareInodeTests.fixture("sparecrash", copies: 2, seed: 9, under: place)
             let (keys, ids) = try f.capture()
             var options = RotationOptions()
             options.jobs = 1
@@ -118,15 +126,19 @@ final class SpareInodeTests: XCTestCase {
             try f.assertContentsIntact()
             XCTAssertEqual(try f.verify().status, 0)
             try assertRetiredKeysOpenNothing(f, retired: keys, formerIDs: SpareInodeTests.allFormer(ids), kept: 2)
-        }
+        } }
     }
 
     /// `rotate` SIGKILLed at random instants on a store of large files (so nearly every move
     /// after a worker's first takes a spare), with and without syncs, rerun until complete:
     /// every file reads back after every kill, and the end state is clean.
     func testSIGKILLWhileSparesAreReused() throws {
+        for place in SpareInodeTests.places { try killAndResume(under: place) }
+    }
+
+    private func killAndResume(under place: String?) throws {
         let kills = longMode ? 60 : 16
-        let f = try SpareInodeTests.fixture("sparekill", copies: 4, seed: 11)
+        let f = try SpareInodeTests.fixture("sparekill", copies: 4, seed: 11, under: place)
         var (allKeys, firstIDs) = try f.capture()
         var rng = SystemRandomNumberGenerator()
         var interrupted = 0
@@ -156,6 +168,6 @@ final class SpareInodeTests: XCTestCase {
         try assertRetiredKeysOpenNothing(f, retired: allKeys, formerIDs: firstIDs.mapValues { [$0] }, kept: kept)
         firstIDs = [:]
         XCTAssertGreaterThanOrEqual(interrupted, kills / 2, "too few kills landed inside a rotation")
-        print("spare kills: \(kills), left a rotation unfinished: \(interrupted), epochs seen: \(allKeys.count + 1)")
+        print("spare kills (\(place ?? "TMPDIR")): \(kills), left a rotation unfinished: \(interrupted), epochs seen: \(allKeys.count + 1)")
     }
 }

@@ -4,9 +4,9 @@ import Glibc
 
 /// A mapping of one segment of a file at a time. Read-only on the old file of a move, so chunks
 /// are decrypted straight out of the page cache instead of being copied into a buffer first (the
-/// copy cost a tenth of a move's CPU); writable on a new file whose every page already exists (a
-/// spare inode, `SpareInodes.take`), so chunks are sealed straight into the page cache instead
-/// of into a buffer that `pwrite` then copies (BENCHMARKS.md, issue 6). Nil (mmap refused, or
+/// copy cost a tenth of a move's CPU); writable on a new file on tmpfs whose every page already
+/// exists (a spare inode, `SpareInodes.take`), so chunks are sealed straight into the page cache
+/// instead of into a buffer that `pwrite` then copies (BENCHMARKS.md, issue 6). Nil (mmap refused, or
 /// the range beyond the file): the caller uses pread/pwrite. The store lock keeps every other
 /// writer away, so neither file changes length under its mapping, and a writable mapping is only
 /// made over allocated pages: writing through it cannot fault for space (SIGBUS), a full file

@@ -42,8 +42,8 @@ struct ReplacingMover {
     /// Writes the replacement of the file open as `fd` (state loaded, `st` its fstat) and links the
     /// old file as `.unlink`. Nil: the file needs the journaled move (nothing is left behind).
     /// The caller keeps `fd`; `directory`/`name` must stay valid until `switchName`. The new file
-    /// is a spare inode from `spares` when there is one (overwritten through a mapping: its pages
-    /// exist), else a fresh file written with pwrite.
+    /// is a spare inode from `spares` when there is one (its pages exist; on tmpfs overwritten
+    /// through a mapping), else a fresh file written with pwrite.
     func stage(fd: Int32, state: FileState, stat st: stat, directory: Int32, name: String,
                buffers: ResealBuffers, spares: SpareInodes? = nil) throws -> StagedMove? {
         let size = state.sidecar.committedSize
@@ -68,7 +68,7 @@ struct ReplacingMover {
         if let spare = try spares?.take(as: move.stagedName, length: newLength) {
             out = spare.fd
             reused = true
-            if spare.allocated && newLength >= UInt64(MappedWindow.minimumBytes) {
+            if spare.mappable && newLength >= UInt64(MappedWindow.minimumBytes) {
                 target = MappedWindow(fd: out, fileLength: newLength, writable: true)
             }
         } else {
