@@ -54,3 +54,31 @@ final class MappedWindow {
 
     deinit { unmap() }
 }
+
+/// One whole-file shared mapping, readable and writable, that outlives a move: it is made to read
+/// the old file of a move on tmpfs and, when that old inode becomes a spare, the next move seals
+/// its chunks into the same pages through it — one populate and one unmap per inode instead of
+/// two of each (mapping work was ≈ 20 % of a move's CPU on tmpfs; BENCHMARKS.md, issue 6).
+/// Only the rotation worker that owns the move or spare touches it; nothing writes through it
+/// while the inode is a data file.
+final class InodeMapping {
+    let base: UnsafeMutableRawPointer
+    /// Bytes mapped (the inode's length when mapped).
+    let length: Int
+    /// Whole files up to this size are mapped at once; larger ones go through `MappedWindow`.
+    static let maximumBytes: UInt64 = 64 << 20
+
+    init?(fd: Int32, length: UInt64) {
+        guard length > 0, length <= InodeMapping.maximumBytes,
+              let p = mmap(nil, Int(length), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0), p != MAP_FAILED else { return nil }
+        base = p
+        self.length = Int(length)
+    }
+
+    func bytes(offset: UInt64, count: Int) -> UnsafeMutableRawBufferPointer {
+        precondition(offset + UInt64(count) <= UInt64(length), "outside the mapping")
+        return UnsafeMutableRawBufferPointer(start: base + Int(offset), count: count)
+    }
+
+    deinit { munmap(base, length) }
+}

@@ -65,11 +65,13 @@ struct ReplacingMover {
         let out: Int32
         var reused = false
         var target: MappedWindow? = nil
+        var carried: InodeMapping? = nil   // the spare's pages, mapped when it was read as an old file
         if let spare = try spares?.take(as: move.stagedName, length: newLength) {
             out = spare.fd
             reused = true
             if spare.mappable && newLength >= UInt64(MappedWindow.minimumBytes) {
-                target = MappedWindow(fd: out, fileLength: newLength, writable: true)
+                carried = spare.mapping
+                if carried == nil { target = MappedWindow(fd: out, fileLength: newLength, writable: true) }
             }
         } else {
             // Not mapped: the first write through a mapping would allocate and zero each fresh
@@ -88,6 +90,11 @@ struct ReplacingMover {
                 buffers.output.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: FileHeader.length)
             }
             let source = MappedWindow(fd: fd, fileLength: state.fileLength)
+            // On tmpfs a whole old file is mapped once, writable, so that its pages can be written
+            // through the same mapping when it has become a spare (never while it is a data file).
+            if spares?.carriesMappings == true && state.fileLength >= UInt64(MappedWindow.minimumBytes) {
+                move.oldMapping = InodeMapping(fd: fd, length: state.fileLength)
+            }
             var first = 0
             repeat {
                 let count = min(buffers.segmentChunks, n - first)
@@ -96,13 +103,16 @@ struct ReplacingMover {
                 // The first segment carries the header: written from offset 0.
                 let headerRoom = first == 0 ? FileHeader.length : 0
                 let offset = layout.slotOffset(UInt64(first))
-                let mapped = target?.writableWindow(offset: offset - UInt64(headerRoom), count: headerRoom + bytes)
+                let mapped = carried?.bytes(offset: offset - UInt64(headerRoom), count: headerRoom + bytes)
+                    ?? target?.writableWindow(offset: offset - UInt64(headerRoom), count: headerRoom + bytes)
                 if first == 0, let mapped {
                     mapped.baseAddress!.copyMemory(from: buffers.output.baseAddress!, byteCount: FileHeader.length)
                 }
                 if bytes > 0 {
                     let input: UnsafeRawBufferPointer
-                    if bytes >= MappedWindow.minimumBytes, let window = source.window(offset: offset, count: bytes) {
+                    if let whole = move.oldMapping {
+                        input = UnsafeRawBufferPointer(whole.bytes(offset: offset, count: bytes))
+                    } else if bytes >= MappedWindow.minimumBytes, let window = source.window(offset: offset, count: bytes) {
                         input = window
                     } else {
                         let got = try readUpTo(fd: fd, UnsafeMutableRawBufferPointer(rebasing: buffers.input[0..<bytes]),
@@ -126,6 +136,7 @@ struct ReplacingMover {
                 first += count
             } while first < n
             target = nil   // unmapped: every page written is dirty in the page cache, as after pwrite
+            carried = nil
             if st.st_uid != stagedOwner || st.st_gid != stagedGroup {
                 guard fchown(out, st.st_uid, st.st_gid) == 0 else {
                     if errno == EPERM { close(out); outOpen = false; abandon(move, progress); return nil }
@@ -171,10 +182,11 @@ struct ReplacingMover {
     /// the old inode alive until here) — or, given `spares` that take it, the entry is kept as a
     /// spare for a later move. Failures leave work the next open of the store finishes.
     func finish(_ m: StagedMove, spares: SpareInodes? = nil) {
+        defer { m.oldMapping = nil }   // a spare that keeps it holds its own reference
         if let dir = try? store.layout.sidecarDirectory(m.oldID) {
             // The old inode may be reused only once its metadata is gone (§10.2).
             if unlinkat(dir, StoreLayout.sidecarName(m.oldID), 0) == 0 || errno == ENOENT,
-               let spares, spares.keep(m.unlinkName, length: m.oldLength, uid: m.oldOwner, gid: m.oldGroup) {
+               let spares, spares.keep(m.unlinkName, length: m.oldLength, uid: m.oldOwner, gid: m.oldGroup, mapping: m.oldMapping) {
                 return
             }
         }
@@ -210,6 +222,8 @@ final class StagedMove {
     let oldOwner: uid_t
     let oldGroup: gid_t
     var progress = Progress.created
+    /// The old file mapped whole for reading, handed to the spare it may become (`InodeMapping`).
+    var oldMapping: InodeMapping?
 
     init(oldID: FileID, newID: FileID, directory: Int32, name: String, size: UInt64,
          oldLength: UInt64, oldOwner: uid_t, oldGroup: gid_t) {

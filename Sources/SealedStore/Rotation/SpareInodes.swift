@@ -20,11 +20,12 @@ final class SpareInodes {
     private let pendingFD: Int32
     private let owner: uid_t
     private let group: gid_t
-    private var spares: [(name: String, length: UInt64)] = []
+    private var spares: [(name: String, length: UInt64, mapping: InodeMapping?)] = []
     private var bytes: UInt64 = 0
     private let maxFiles: Int
     private let maxBytes: UInt64
-    /// Spares are written through a shared mapping only on tmpfs, whose page cache is the file: a
+    /// Spares are written through a shared mapping only on tmpfs (and old files are read through
+    /// one that a spare keeps: `InodeMapping`), whose page cache is the file: a
     /// file system that tracks writes to mapped pages (ext4's `page_mkwrite`) takes a
     /// write-protect fault on the first store to every page, which cost more than pwrite's copy
     /// (share of rotation CPU in AES: on ext4 60–63 % mapped, 72 % with pwrite; on tmpfs 73–74 %
@@ -47,11 +48,12 @@ final class SpareInodes {
         mappable = clinux_fstatfs(pendingFD, &fs) == 0 && fs.type == SpareInodes.tmpfsMagic
     }
 
-    /// Keeps the `.unlink` entry `name` (an old file of `length` bytes, owned by `uid`/`gid`) as a
-    /// spare. False: not wanted (pool full, other owner); the caller unlinks it.
-    func keep(_ name: String, length: UInt64, uid: uid_t, gid: gid_t) -> Bool {
+    /// Keeps the `.unlink` entry `name` (an old file of `length` bytes, owned by `uid`/`gid`,
+    /// maybe still mapped by `mapping`) as a spare. False: not wanted (pool full, other owner);
+    /// the caller unlinks it.
+    func keep(_ name: String, length: UInt64, uid: uid_t, gid: gid_t, mapping: InodeMapping?) -> Bool {
         guard uid == owner, gid == group, spares.count < maxFiles, bytes + length <= maxBytes else { return false }
-        spares.append((name, length))
+        spares.append((name, length, mappable ? mapping : nil))
         bytes += length
         return true
     }
@@ -62,7 +64,13 @@ final class SpareInodes {
         let fd: Int32
         /// Every page of the file exists and writing through a shared mapping is cheaper than pwrite.
         let mappable: Bool
+        /// The mapping the spare was read through as an old file, covering the new length (nil:
+        /// map it afresh).
+        let mapping: InodeMapping?
     }
+
+    /// Whether old files should be read through an `InodeMapping` (it can become a spare's).
+    var carriesMappings: Bool { mappable }
 
     /// Renames a spare to `stagedName` (which must not exist), opens it and cuts it to `length`
     /// bytes if it was longer; on tmpfs, if shorter, `fallocate`s the rest so that every page
@@ -89,7 +97,8 @@ final class SpareInodes {
             do {
                 let allocated = try resize(fd: fd, from: st, to: length)
                 reused += 1
-                return Taken(fd: fd, mappable: allocated)
+                let mapping = allocated ? spare.mapping.flatMap { UInt64($0.length) >= length ? $0 : nil } : nil
+                return Taken(fd: fd, mappable: allocated, mapping: mapping)
             } catch {
                 close(fd)
                 unlinkat(pendingFD, stagedName, 0)
