@@ -60,7 +60,9 @@ final class MappedWindow {
 /// its chunks into the same pages through it — one populate and one unmap per inode instead of
 /// two of each (mapping work was ≈ 20 % of a move's CPU on tmpfs; BENCHMARKS.md, issue 6).
 /// Only the rotation worker that owns the move or spare touches it; nothing writes through it
-/// while the inode is a data file.
+/// while the inode is a data file, and reading through it changes nothing there: tmpfs has no
+/// write notification, so the PTEs are writable from the start and no fault (no timestamp
+/// update, no dirtying) happens unless a byte is stored.
 final class InodeMapping {
     let base: UnsafeMutableRawPointer
     /// Bytes mapped (the inode's length when mapped).
