@@ -52,13 +52,15 @@ final class ResealBuffers {
 
 enum ChunkResealer {
     /// Re-encrypts chunks `first ..< first + count` of a file of plaintext `size`: the old slots
-    /// start at `input`, the new ones go to `buffers.output` after the header room. Runs on up to `buffers.threads` threads when the segment is large enough to share.
+    /// start at `input`, the new ones go to `output` at the same positions (the segment's part of
+    /// `buffers.output` after the header room, or a mapping of the new file). Runs on up to
+    /// `buffers.threads` threads when the segment is large enough to share.
     /// Returns the first chunk that failed authentication (the output is then incomplete).
     static func reseal(first: Int, count: Int, size: UInt64, layout: ChunkLayout, input: UnsafeRawBufferPointer,
-                       buffers: ResealBuffers, from old: ChunkCodec, to new: ChunkCodec) -> Int? {
+                       output: UnsafeMutableRawBufferPointer, buffers: ResealBuffers,
+                       from old: ChunkCodec, to new: ChunkCodec) -> Int? {
         let threads = count >= 8 ? max(1, min(buffers.threads, count / 4)) : 1
         let slotSize = layout.slotSize
-        let output = buffers.output
         // Written only by iteration w; read after all iterations finished.
         let firstBad = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
         firstBad.initialize(repeating: Int.max)
@@ -73,7 +75,7 @@ enum ChunkResealer {
                 let source = UnsafeRawBufferPointer(rebasing: input[(k * slotSize)..<(k * slotSize + slotLength)])
                 let out = UnsafeMutableRawBufferPointer(rebasing: plain[0..<length])
                 guard old.open(index: index, slot: source, into: out) else { firstBad[w] = first + k; return }
-                let target = FileHeader.length + k * slotSize
+                let target = k * slotSize
                 new.seal(index: index, plaintext: UnsafeRawBufferPointer(out),
                          into: UnsafeMutableRawBufferPointer(rebasing: output[target..<(target + slotLength)]))
                 k += threads

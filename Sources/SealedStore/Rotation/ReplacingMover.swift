@@ -15,7 +15,8 @@ import Glibc
 /// * **switch** — `renameat(pending/<new>.new → dir/name)`, the commit point. From here the name
 ///   reads as the new file; killed here, recovery sees the old file only in `.unlink` (link count
 ///   1) and removes its metadata: as after.
-/// * **finish** — the old sidecar, then the `.unlink` entry (what recovery would do).
+/// * **finish** — the old sidecar, then the `.unlink` entry (what recovery would do), or the
+///   entry is kept as a spare (`SpareInodes`) whose pages a later stage overwrites.
 ///
 /// A caller makes each stage durable for a whole batch with one `syncfs` (`RotationRun`): every
 /// staged file before any switch, every switch before any finish. A file with several names
@@ -40,9 +41,11 @@ struct ReplacingMover {
 
     /// Writes the replacement of the file open as `fd` (state loaded, `st` its fstat) and links the
     /// old file as `.unlink`. Nil: the file needs the journaled move (nothing is left behind).
-    /// The caller keeps `fd`; `directory`/`name` must stay valid until `switchName`.
+    /// The caller keeps `fd`; `directory`/`name` must stay valid until `switchName`. The new file
+    /// is a spare inode from `spares` when there is one (its pages exist; on tmpfs overwritten
+    /// through a mapping), else a fresh file written with pwrite.
     func stage(fd: Int32, state: FileState, stat st: stat, directory: Int32, name: String,
-               buffers: ResealBuffers) throws -> StagedMove? {
+               buffers: ResealBuffers, spares: SpareInodes? = nil) throws -> StagedMove? {
         let size = state.sidecar.committedSize
         let layout = state.layout
         let n = Int(layout.chunkCount(size: size))
@@ -55,13 +58,31 @@ struct ReplacingMover {
                                  // Zero, not the old ID: recovery of a `.new` entry removes the metadata of
                                  // every ID its sidecar names, and the old file must keep its sidecar.
                                  previousFileID: .zero)
-        let move = StagedMove(oldID: oldID, newID: newID, directory: directory, name: name, size: size)
+        let move = StagedMove(oldID: oldID, newID: newID, directory: directory, name: name, size: size,
+                              oldLength: state.fileLength, oldOwner: st.st_uid, oldGroup: st.st_gid)
         let pending = store.layout.pendingFD
-        let out = openAt(pending, move.stagedName, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw SealedStoreError.io("create meta/pending/\(move.stagedName)", errno) }
+        let newLength = layout.fileLength(size: size)
+        let out: Int32
+        var reused = false
+        var target: MappedWindow? = nil
+        var carried: InodeMapping? = nil   // the spare's pages, mapped when it was read as an old file
+        if let spare = try spares?.take(as: move.stagedName, length: newLength) {
+            out = spare.fd
+            reused = true
+            if spare.mappable && newLength >= UInt64(MappedWindow.minimumBytes) {
+                carried = spare.mapping
+                if carried == nil { target = MappedWindow(fd: out, fileLength: newLength, writable: true) }
+            }
+        } else {
+            // Not mapped: the first write through a mapping would allocate and zero each fresh
+            // page before the chunks are sealed into it; pwrite's copy into new pages costs less.
+            out = openAt(pending, move.stagedName, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard out >= 0 else { throw SealedStoreError.io("create meta/pending/\(move.stagedName)", errno) }
+        }
         var outOpen = true
         var progress = StagedMove.Progress.created
         do {
+            if reused { try RotationTestHooks.step(.reusedSpare) }
             defer { buffers.wipePlaintext() }
             let oldCodec = ChunkCodec(layout: layout, keys: state.keys, headerFields: state.header.fields)
             let newCodec = ChunkCodec(layout: layout, keys: newKeys, headerFields: newHeader.fields)
@@ -69,16 +90,30 @@ struct ReplacingMover {
                 buffers.output.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: FileHeader.length)
             }
             let source = MappedWindow(fd: fd, fileLength: state.fileLength)
+            // On tmpfs a whole old file is mapped once, writable, so that its pages can be written
+            // through the same mapping when it has become a spare (never while it is a data file).
+            if spares?.carriesMappings == true && state.fileLength >= UInt64(MappedWindow.minimumBytes) {
+                move.oldMapping = InodeMapping(fd: fd, length: state.fileLength)
+            }
             var first = 0
             repeat {
                 let count = min(buffers.segmentChunks, n - first)
                 let bytes = count == 0 ? 0
                     : (count - 1) * layout.slotSize + layout.overhead + layout.plaintextLength(index: UInt64(first + count - 1), size: size)
+                // The first segment carries the header: written from offset 0.
+                let headerRoom = first == 0 ? FileHeader.length : 0
+                let offset = layout.slotOffset(UInt64(first))
+                let mapped = carried?.bytes(offset: offset - UInt64(headerRoom), count: headerRoom + bytes)
+                    ?? target?.writableWindow(offset: offset - UInt64(headerRoom), count: headerRoom + bytes)
+                if first == 0, let mapped {
+                    mapped.baseAddress!.copyMemory(from: buffers.output.baseAddress!, byteCount: FileHeader.length)
+                }
                 if bytes > 0 {
-                    let offset = layout.slotOffset(UInt64(first))
                     let input: UnsafeRawBufferPointer
-                    if bytes >= MappedWindow.minimumBytes, let mapped = source.window(offset: offset, count: bytes) {
-                        input = mapped
+                    if let whole = move.oldMapping {
+                        input = UnsafeRawBufferPointer(whole.bytes(offset: offset, count: bytes))
+                    } else if bytes >= MappedWindow.minimumBytes, let window = source.window(offset: offset, count: bytes) {
+                        input = window
                     } else {
                         let got = try readUpTo(fd: fd, UnsafeMutableRawBufferPointer(rebasing: buffers.input[0..<bytes]),
                                                offset: offset, what: "read chunks")
@@ -87,17 +122,21 @@ struct ReplacingMover {
                         }
                         input = UnsafeRawBufferPointer(rebasing: buffers.input[0..<bytes])
                     }
+                    let output = mapped.map { UnsafeMutableRawBufferPointer(rebasing: $0[headerRoom...]) }
+                        ?? UnsafeMutableRawBufferPointer(rebasing: buffers.output[FileHeader.length...])
                     if let bad = ChunkResealer.reseal(first: first, count: count, size: size, layout: layout, input: input,
-                                                      buffers: buffers, from: oldCodec, to: newCodec) {
+                                                      output: output, buffers: buffers, from: oldCodec, to: newCodec) {
                         throw SealedStoreError.damaged(Damage(.chunk, fileID: oldID, chunk: UInt64(bad), detail: "chunk authentication failed"))
                     }
                 }
-                // The first segment carries the header: one write from offset 0.
-                let start = first == 0 ? 0 : FileHeader.length
-                try writeAll(fd: out, UnsafeRawBufferPointer(rebasing: buffers.output[start..<(FileHeader.length + bytes)]),
-                             offset: first == 0 ? 0 : layout.slotOffset(UInt64(first)), what: "write new file")
+                if mapped == nil {
+                    try writeAll(fd: out, UnsafeRawBufferPointer(rebasing: buffers.output[(FileHeader.length - headerRoom)..<(FileHeader.length + bytes)]),
+                                 offset: offset - UInt64(headerRoom), what: "write new file")
+                }
                 first += count
             } while first < n
+            target = nil   // unmapped: every page written is dirty in the page cache, as after pwrite
+            carried = nil
             if st.st_uid != stagedOwner || st.st_gid != stagedGroup {
                 guard fchown(out, st.st_uid, st.st_gid) == 0 else {
                     if errno == EPERM { close(out); outOpen = false; abandon(move, progress); return nil }
@@ -140,9 +179,17 @@ struct ReplacingMover {
     }
 
     /// After the switch is durable: the old file's metadata, then its `.unlink` entry (which keeps
-    /// the old inode alive until here). Failures leave work the next open of the store finishes.
-    func finish(_ m: StagedMove) {
-        if let dir = try? store.layout.sidecarDirectory(m.oldID) { unlinkat(dir, StoreLayout.sidecarName(m.oldID), 0) }
+    /// the old inode alive until here) — or, given `spares` that take it, the entry is kept as a
+    /// spare for a later move. Failures leave work the next open of the store finishes.
+    func finish(_ m: StagedMove, spares: SpareInodes? = nil) {
+        defer { m.oldMapping = nil }   // a spare that keeps it holds its own reference
+        if let dir = try? store.layout.sidecarDirectory(m.oldID) {
+            // The old inode may be reused only once its metadata is gone (§10.2).
+            if unlinkat(dir, StoreLayout.sidecarName(m.oldID), 0) == 0 || errno == ENOENT,
+               let spares, spares.keep(m.unlinkName, length: m.oldLength, uid: m.oldOwner, gid: m.oldGroup, mapping: m.oldMapping) {
+                return
+            }
+        }
         unlinkat(store.layout.pendingFD, m.unlinkName, 0)
     }
 
@@ -170,46 +217,20 @@ final class StagedMove {
     let directory: Int32
     let name: String
     let size: UInt64
+    /// The old file's length and owner (whether it may become a spare, `SpareInodes`).
+    let oldLength: UInt64
+    let oldOwner: uid_t
+    let oldGroup: gid_t
     var progress = Progress.created
+    /// The old file mapped whole for reading, handed to the spare it may become (`InodeMapping`).
+    var oldMapping: InodeMapping?
 
-    init(oldID: FileID, newID: FileID, directory: Int32, name: String, size: UInt64) {
+    init(oldID: FileID, newID: FileID, directory: Int32, name: String, size: UInt64,
+         oldLength: UInt64, oldOwner: uid_t, oldGroup: gid_t) {
         self.oldID = oldID; self.newID = newID; self.directory = directory; self.name = name; self.size = size
+        self.oldLength = oldLength; self.oldOwner = oldOwner; self.oldGroup = oldGroup
     }
 
     var stagedName: String { PendingKind.new.name(newID) }
     var unlinkName: String { PendingKind.unlink.name(oldID) }
-}
-
-/// A read-only mapping of one segment of the old file at a time, so chunks are decrypted straight
-/// out of the page cache instead of being copied into a buffer first (the copy cost a tenth of a
-/// move's CPU). Nil (mmap refused, or the range beyond the file): the caller reads with pread.
-/// The store lock keeps every other writer away, so the file cannot shrink under the mapping.
-final class MappedWindow {
-    private let fd: Int32
-    private let fileLength: UInt64
-    private var base: UnsafeMutableRawPointer? = nil
-    private var length = 0
-    private static let page = UInt64(sysconf(Int32(_SC_PAGESIZE)))
-    /// Below this a pread is cheaper than mmap + munmap (which also interrupts the other core to
-    /// flush its TLB).
-    static let minimumBytes = 256 << 10
-
-    init(fd: Int32, fileLength: UInt64) { self.fd = fd; self.fileLength = fileLength }
-
-    /// Bytes `[offset, offset + count)` of the file, valid until the next call.
-    func window(offset: UInt64, count: Int) -> UnsafeRawBufferPointer? {
-        unmap()
-        guard count > 0, offset + UInt64(count) <= fileLength else { return nil }
-        let start = offset / MappedWindow.page * MappedWindow.page
-        let span = Int(offset - start) + count
-        guard let p = mmap(nil, span, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, off_t(start)), p != MAP_FAILED else { return nil }
-        base = p; length = span
-        return UnsafeRawBufferPointer(start: p + Int(offset - start), count: count)
-    }
-
-    private func unmap() {
-        if let b = base { munmap(b, length); base = nil }
-    }
-
-    deinit { unmap() }
 }

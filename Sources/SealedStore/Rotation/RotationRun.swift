@@ -11,7 +11,9 @@ import Foundation
 /// files' metadata of the *previous* batch is removed after that same `syncfs`, which also made
 /// the previous batch's switches durable — so with syncs on, one `syncfs` per batch keeps the
 /// order §10.2 needs (every staged file durable before its switch, every switch durable before
-/// the old metadata goes). Without syncs each batch is switched and finished at once.
+/// the old metadata goes). Without syncs each file is switched and finished as soon as it is
+/// staged. A finished move's old inode becomes a spare (`SpareInodes`) that a later move of the
+/// same worker overwrites instead of creating a file.
 ///
 /// Small files (`RotationOptions.inPlaceLimit`) join the batch as journaled in-place moves: their
 /// journals are committed while the batch fills (made durable by the same `syncfs`), and after
@@ -31,6 +33,7 @@ final class RotationRun: @unchecked Sendable {
     private(set) var bytesMoved: UInt64 = 0
     private(set) var alreadyCurrent = 0
     private(set) var journaledMoves = 0
+    private(set) var reusedInodes = 0
     private(set) var failures: [RotationFailure] = []
     /// A failed syncfs: durability of the steps taken can no longer be promised; the run stops.
     private(set) var fatal: Error?
@@ -69,13 +72,14 @@ final class RotationRun: @unchecked Sendable {
     /// Per-worker reusable state.
     private final class Worker {
         let directories: BatchDirectories
+        let spares: SpareInodes
         var buffers: [Int: ResealBuffers] = [:]
         /// Journals of the batch's in-place moves, one slot each, alive until the batch completes.
         lazy var journalBuffers = MoveBuffers()
         /// A journaled move taken on its own (hard-linked large file, refused rename) while a batch
         /// is open: never the batch's buffers, whose journals are still to be applied.
         lazy var soloBuffers = MoveBuffers()
-        init(directories: BatchDirectories) { self.directories = directories }
+        init(directories: BatchDirectories, spares: SpareInodes) { self.directories = directories; self.spares = spares }
 
         func buffers(for layout: ChunkLayout, threads: Int) -> ResealBuffers {
             let key = layout.chunkSize << 8 | Int(layout.suite.rawValue)
@@ -87,8 +91,16 @@ final class RotationRun: @unchecked Sendable {
     }
 
     func work() {
-        let worker = Worker(directories: BatchDirectories(root: store.dataDirectory, times: directoryTimes))
-        defer { worker.directories.closeAll() }
+        // Spares wait at most one batch (with syncs, a batch's old inodes are freed for reuse
+        // after the next batch's syncfs), so the pool holds about a batch.
+        let spares = SpareInodes(pendingFD: store.layout.pendingFD, owner: replacing.stagedOwner, group: replacing.stagedGroup,
+                                 maxFiles: options.batchFiles, maxBytes: options.batchBytes + options.batchBytes / 4)
+        let worker = Worker(directories: BatchDirectories(root: store.dataDirectory, times: directoryTimes), spares: spares)
+        defer {
+            worker.directories.closeAll()
+            spares.drain()
+            lock.locked { reusedInodes += spares.reused }
+        }
         var switched: [StagedMove] = []   // waiting for the next syncfs before `finish`
         var carried: Int? = nil
         var exhausted = false
@@ -107,7 +119,13 @@ final class RotationRun: @unchecked Sendable {
                     break
                 }
                 switch handle(entry, worker, slot: inPlace.count) {
-                case .replacing(let m)?: batch.append(Staged(entry: entry, move: m)); bytes += entry.size
+                case .replacing(let m)?:
+                    if options.syncs {
+                        batch.append(Staged(entry: entry, move: m))
+                    } else if switchStaged(Staged(entry: entry, move: m), worker) {
+                        replacing.finish(m, spares: worker.spares)   // its old inode is the next move's new file
+                    }
+                    bytes += entry.size
                 case .inPlace(let m, let t)?: inPlace.append(InPlace(entry: entry, move: m, times: t)); bytes += entry.size
                 case nil: break
                 }
@@ -122,34 +140,34 @@ final class RotationRun: @unchecked Sendable {
                     return
                 }
             }
-            for m in switched { replacing.finish(m) }
+            for m in switched { replacing.finish(m, spares: worker.spares) }
             switched = []
-            for s in batch {
-                do {
-                    try replacing.switchName(s.move)
-                    lock.locked { moved += 1; bytesMoved += s.move.size }
-                    shared.advance(bytes: s.entry.size)
-                    switched.append(s.move)
-                } catch SealedStoreError.io(_, let e) where e == EACCES || e == EPERM {
-                    // A directory this process may not write to (or a sticky one it does not own):
-                    // the old file is untouched; move it in place instead.
-                    replacing.abandon(s.move)
-                    _ = handle(s.entry, worker, slot: nil)
-                } catch {
-                    if !(error is SimulatedRotationCrash) { replacing.abandon(s.move) }
-                    fail(s.entry, error)
-                }
-            }
+            for s in batch where switchStaged(s, worker) { switched.append(s.move) }
             worker.directories.restoreTimesAndClose()
-            if !options.syncs {
-                for m in switched { replacing.finish(m) }
-                switched = []
-            }
             if !inPlace.isEmpty && !completeInPlace(&inPlace) { return }
             worker.journalBuffers.release()
         }
         // The last batch's old metadata goes after the run's final syncfs.
         lock.locked { unfinished += switched }
+    }
+
+    /// Step 4 of §10.2 for one staged move: true when the new file took the name.
+    private func switchStaged(_ s: Staged, _ worker: Worker) -> Bool {
+        do {
+            try replacing.switchName(s.move)
+            lock.locked { moved += 1; bytesMoved += s.move.size }
+            shared.advance(bytes: s.entry.size)
+            return true
+        } catch SealedStoreError.io(_, let e) where e == EACCES || e == EPERM {
+            // A directory this process may not write to (or a sticky one it does not own):
+            // the old file is untouched; move it in place instead.
+            replacing.abandon(s.move)
+            _ = handle(s.entry, worker, slot: nil)
+        } catch {
+            if !(error is SimulatedRotationCrash) { replacing.abandon(s.move) }
+            fail(s.entry, error)
+        }
+        return false
     }
 
     /// Steps 4–6 of §7 for the batch's journaled moves (journals durable already): chunks and
@@ -215,7 +233,7 @@ final class RotationRun: @unchecked Sendable {
             if st.st_nlink == 1 && slot != nil {
                 let threads = max(1, options.jobs)
                 if let m = try replacing.stage(fd: fd, state: state, stat: st, directory: directory, name: name,
-                                               buffers: worker.buffers(for: state.layout, threads: threads)) {
+                                               buffers: worker.buffers(for: state.layout, threads: threads), spares: worker.spares) {
                     worker.directories.markChanged(entry.components.dropLast())
                     return .replacing(m)
                 }

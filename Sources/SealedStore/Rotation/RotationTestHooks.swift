@@ -4,6 +4,8 @@ enum RotationStep: String, CaseIterable {
     /// Replacing move (ReplacingMover): new file written in meta/pending; its sidecar; the old
     /// file linked as `.unlink` (staged); renamed over the old name (switched).
     case stagedFile, stagedSidecar, staged, switched
+    /// A spare inode renamed to `.new`, nothing written into it yet (`SpareInodes`).
+    case reusedSpare
     /// Journaled move (JournaledMover, files with hard links).
     case journalWritten, chunksApplied, sidecarWritten, headerWritten
     case rekeyBeforeReplace
@@ -17,8 +19,12 @@ struct SimulatedRotationCrash: Error, CustomStringConvertible {
 
 enum RotationTestHooks {
     nonisolated(unsafe) static var crashAt: RotationStep?
+    /// Passes of `crashAt` to let through before crashing (single-worker tests).
+    nonisolated(unsafe) static var passes = 0
 
     static func step(_ s: RotationStep) throws {
-        if let c = crashAt, c == s { throw SimulatedRotationCrash(step: s) }
+        guard let c = crashAt, c == s else { return }
+        if passes > 0 { passes -= 1; return }
+        throw SimulatedRotationCrash(step: s)
     }
 }

@@ -53,6 +53,9 @@ public struct RotationReport: Sendable {
     public var moved = 0
     /// Of `moved`: files with several names, moved in place through a journal (§10.2).
     public var journaledMoves = 0
+    /// Of `moved`: replacing moves whose new file overwrote the old inode of an earlier move
+    /// instead of being created (`SpareInodes`).
+    public var reusedInodes = 0
     /// Files found already under the target epoch (an earlier run's work, or hard links).
     public var alreadyCurrent = 0
     /// Plaintext bytes re-encrypted by this run.
@@ -92,6 +95,7 @@ public enum StoreRotation {
         if let fatal = run.fatal { throw fatal }
         report.moved = run.moved
         report.journaledMoves = run.journaledMoves
+        report.reusedInodes = run.reusedInodes
         report.bytesMoved = run.bytesMoved
         report.alreadyCurrent = run.alreadyCurrent
         report.failures = run.failures.sorted { $0.path < $1.path }

@@ -71,6 +71,7 @@ struct RotateCommand: ParsableCommand {
         if json {
             printJSON(["epoch": Int(report.targetEpoch), "resumed": report.resumed, "complete": report.complete,
                        "files": report.files, "moved": report.moved, "movedThroughJournal": report.journaledMoves, "alreadyCurrent": report.alreadyCurrent,
+                       "reusedInodes": report.reusedInodes,
                        "bytesMoved": report.bytesMoved, "seconds": report.seconds, "mbPerSecond": rate,
                        "failures": report.failures.map { ["path": $0.path, "message": $0.message, "damage": $0.isDamage] }])
         } else {

@@ -11,8 +11,8 @@ let longMode = ProcessInfo.processInfo.environment["SEALGOFER_LONG_TESTS"] == "1
 /// A fresh temporary directory, removed at deinit.
 final class Scratch {
     let path: String
-    init(_ label: String) {
-        let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+    init(_ label: String, under directory: String? = nil) {
+        let base = directory ?? ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         path = base + "/rot-\(label)-\(getpid())-\(UUID().uuidString.prefix(6))"
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
