@@ -1,9 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// New files made ahead of need (Keys/README.md §7.1, "Creation pool"): each is exactly what
-/// steps 1 and 2 of a create leave on disk — `meta/pending/<id>.new` (mode 0600) with its
+/// steps 1 and 2 of a create leave on disk — `meta/pending/<id>.new` with its
 /// complete header, and its sidecar, both synced under ordering syncs — so a create served from
 /// the pool only sets the mode, times and owner and renames the entry to its name.
 ///
@@ -26,6 +27,7 @@ final class CreationPool: @unchecked Sendable {
     static let poolMode: UInt32 = 0o600
 
     private let stock: RefillingStock<Entry>
+    private let modeHint = ModeHint()
     private let maker: PendingFileMaker
     /// The process umask when the pool started: a pooled create applies `mode & ~umask`,
     /// as open(2) would have.
@@ -34,14 +36,15 @@ final class CreationPool: @unchecked Sendable {
     init(maker: PendingFileMaker, capacity: Int, umask: UInt32) {
         self.maker = maker
         self.umask = umask
+        let hint = modeHint
         stock = RefillingStock(name: "sealgofer-create-pool", capacity: capacity) {
-            try CreationPool.makeEntry(maker)
+            try CreationPool.makeEntry(maker, mode: hint.mode)
         }
     }
 
     /// Steps 1 and 2 of a create for a file nobody has asked for yet.
-    private static func makeEntry(_ maker: PendingFileMaker) throws -> Entry {
-        let p = try maker.begin(mode: poolMode, hooks: false)
+    private static func makeEntry(_ maker: PendingFileMaker, mode: UInt32) throws -> Entry {
+        let p = try maker.begin(mode: mode, hooks: false)
         do {
             try maker.createSidecar(p)
             var st = stat()
@@ -73,6 +76,18 @@ final class CreationPool: @unchecked Sendable {
         try? maker.layout.removeSidecar(entry.pending.id)
         maker.abandon(entry.pending.id)
         Glibc.close(entry.pending.fd)
+    }
+
+    /// A create from the pool asked for `mode` (after the umask): entries made from now on get
+    /// it, so that while creates keep asking for one mode (the usual case) none needs a chmod.
+    /// Entries live in meta/pending, out of the client's reach, whatever their mode.
+    func noteRequestedMode(_ mode: UInt32) { modeHint.set(mode) }
+
+    /// The permission bits new entries are made with (set-ID and sticky bits never).
+    private final class ModeHint: Sendable {
+        private let bits = Atomic<UInt32>(CreationPool.poolMode)
+        var mode: UInt32 { bits.load(ordering: .relaxed) }
+        func set(_ mode: UInt32) { bits.store(mode & 0o777, ordering: .relaxed) }
     }
 
     var count: Int { stock.count }

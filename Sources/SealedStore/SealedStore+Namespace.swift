@@ -59,6 +59,7 @@ extension SealedStore {
         do {
             // As open(2) with `mode` would have made it.
             let wanted = mode & 0o7777 & ~pool.umask
+            pool.noteRequestedMode(wanted)
             if wanted != entry.mode { guard fchmod(p.fd, mode_t(wanted)) == 0 else { throw SealedStoreError.io("chmod a new file", errno) } }
             // Made a while ago: it must look made now (atime, mtime; the rename sets the ctime).
             guard futimens(p.fd, nil) == 0 else { throw SealedStoreError.io("set the times of a new file", errno) }
@@ -87,11 +88,22 @@ extension SealedStore {
     /// is a file in the store.
     public func startCreationPool(capacity: Int) {
         guard capacity > 0, (try? checkOpen()) != nil else { return }
-        // The umask can only be read by setting it; at start-up nothing else creates files.
+        let pool = CreationPool(maker: pendingFileMaker, capacity: min(capacity, 256), umask: Self.processUmask())
+        if !installCreationPool(pool) { pool.stop(removingEntries: true) }
+    }
+
+    /// The process umask, from /proc/self/status, which reads it without changing it: setting
+    /// and restoring it would give files another thread creates meanwhile the wrong mode. Without
+    /// /proc, the set-and-restore it is (at start-up, before anything else creates files).
+    static func processUmask() -> UInt32 {
+        if let bytes = try? readSmallFile(path: "/proc/self/status", limit: 1 << 16),
+           let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("Umask:") }),
+           let mask = UInt32(line.dropFirst("Umask:".count).filter { $0 != "\t" && $0 != " " }, radix: 8) {
+            return mask
+        }
         let mask = Glibc.umask(0o077)
         Glibc.umask(mask)
-        let pool = CreationPool(maker: pendingFileMaker, capacity: min(capacity, 256), umask: UInt32(mask))
-        if !installCreationPool(pool) { pool.stop(removingEntries: true) }
+        return UInt32(mask)
     }
 
     /// Entries in the creation pool now (0 without one).

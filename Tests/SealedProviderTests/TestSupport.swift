@@ -91,7 +91,21 @@ final class StoreFixture {
     /// meta/pending: files made ahead, not created yet) are not counted. Sidecars
     /// are listed first: an entry's `.new` exists before its sidecar and goes only
     /// by becoming a file, so no entry is miscounted by a pool refilling meanwhile.
+    /// Sidecars (of named files: the creation pool's are left out) and journals on disk. The
+    /// pool's thread may be refilling meanwhile, and a directory listing taken while entries come
+    /// and go can be inconsistent, so the count is read until two readings in a row agree.
     func metadataCount() -> (sidecars: Int, journals: Int) {
+        var last = metadataCountOnce()
+        for _ in 0..<200 {
+            let next = metadataCountOnce()
+            if next == last { return next }
+            last = next
+            usleep(5_000)
+        }
+        return last
+    }
+
+    private func metadataCountOnce() -> (sidecars: Int, journals: Int) {
         var sidecarIDs: [String] = []
         if let walker = FileManager.default.enumerator(atPath: storePath + "/meta/files") {
             for case let p as String in walker where p.hasSuffix(".sc") {

@@ -36,6 +36,37 @@ final class CreationPoolTests: XCTestCase {
         }
     }
 
+    /// Entries made after a create take the mode it asked for, so repeated creates of one mode
+    /// skip the chmod; a create of another mode (set-ID bits included) still gets exactly its own.
+    func testEntriesFollowTheLastRequestedModeAndCreatesStillGetTheirOwn() throws {
+        let dir = TempDir()
+        let mask = umask(0o022)
+        defer { umask(mask) }
+        let store = try pooledStore(dir)
+        defer { store.close() }
+        for i in 0..<capacity {   // every entry made before the first create is taken and remade
+            try store.createFile(in: store.dataDirectory, name: "a\(i)", mode: 0o640).close()
+        }
+        XCTAssertTrue(store.waitForFullCreationPool(seconds: 10))
+        for name in pendingEntries(store) {
+            var st = stat()
+            XCTAssertEqual(fstatat(store.layout.pendingFD, name, &st, AT_SYMLINK_NOFOLLOW), 0)
+            XCTAssertEqual(st.st_mode & 0o7777, 0o640, "entries made after 0640 creates")
+        }
+        for (i, mode) in [UInt32(0o640), 0o4755, 0o600, 0o640].enumerated() {
+            try store.createFile(in: store.dataDirectory, name: "b\(i)", mode: mode).close()
+            var st = stat()
+            XCTAssertEqual(fstatat(store.dataDirectory, "b\(i)", &st, AT_SYMLINK_NOFOLLOW), 0)
+            XCTAssertEqual(UInt32(st.st_mode) & 0o7777, mode & ~0o022, "mode \(String(mode, radix: 8))")
+        }
+        XCTAssertTrue(store.waitForFullCreationPool(seconds: 10))
+        for name in pendingEntries(store) {
+            var st = stat()
+            XCTAssertEqual(fstatat(store.layout.pendingFD, name, &st, AT_SYMLINK_NOFOLLOW), 0)
+            XCTAssertEqual(st.st_mode & 0o7000, 0, "never set-ID or sticky in meta/pending")
+        }
+    }
+
     func testCreatesFromThePoolAreOrdinaryFiles() throws {
         let dir = TempDir()
         let mask = umask(0o022)   // before the pool starts: it applies the umask it saw then
@@ -57,6 +88,8 @@ final class CreationPoolTests: XCTestCase {
             XCTAssertEqual(st.st_uid, getuid())
             XCTAssertGreaterThanOrEqual(st.st_mtim.tv_sec, before.tv_sec, "made ahead, but its times are the create's")
         }
+        // The refill thread runs at nice 19: give it the time it needs to catch up.
+        XCTAssertTrue(store.waitForFullCreationPool(seconds: 10), "the pool refills")
         XCTAssertGreaterThan(store.creationPoolStatistics.made, capacity, "the creates took pooled files and it refilled")
         XCTAssertThrowsError(try store.createFile(in: store.dataDirectory, name: "f0")) {
             guard case .io(_, let e) = $0 as? SealedStoreError else { return XCTFail("\($0)") }
