@@ -505,15 +505,4 @@ final class NamespaceCrashTests: XCTestCase {
         }
         return out
     }
-
-    private func pendingEntries(_ store: SealedStore) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: store.path + "/meta/pending")) ?? []).sorted()
-    }
-
-    private func sidecarCount(_ store: SealedStore) -> Int {
-        let files = store.path + "/meta/files"
-        return ((try? FileManager.default.contentsOfDirectory(atPath: files)) ?? []).reduce(0) {
-            $0 + ((try? FileManager.default.contentsOfDirectory(atPath: files + "/" + $1)) ?? []).filter { $0.hasSuffix(".sc") }.count
-        }
-    }
 }

@@ -66,3 +66,16 @@ func assertDamage(_ kind: Damage.Kind? = nil, chunk: UInt64? = nil, file: Static
         XCTFail("expected damage, got \(error)", file: file, line: line)
     }
 }
+
+/// The entries of a store's meta/pending, sorted (intent records, pooled creates).
+func pendingEntries(_ store: SealedStore) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: store.path + "/meta/pending")) ?? []).sorted()
+}
+
+/// The sidecars under a store's meta/files (its two-level fan-out).
+func sidecarCount(_ store: SealedStore) -> Int {
+    let files = store.path + "/meta/files"
+    return ((try? FileManager.default.contentsOfDirectory(atPath: files)) ?? []).reduce(0) {
+        $0 + ((try? FileManager.default.contentsOfDirectory(atPath: files + "/" + $1)) ?? []).filter { $0.hasSuffix(".sc") }.count
+    }
+}
