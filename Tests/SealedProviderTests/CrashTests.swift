@@ -30,7 +30,9 @@ final class CrashTests: XCTestCase {
         let pid: pid_t
         let client: LisafsClient
 
-        static func start(_ fixture: StoreFixture, extra: [String] = []) throws -> Child {
+        /// `fixtureScratch`: pass `--scratch` with the fixture's scratch directory; without it
+        /// `serve` picks its own (the private tmpfs as root).
+        static func start(_ fixture: StoreFixture, extra: [String] = [], fixtureScratch: Bool = true) throws -> Child {
             var pair: [Int32] = [-1, -1]
             guard clinux_stream_pair(&pair) == 0 else { throw Errno.current }
             var actions = posix_spawn_file_actions_t()
@@ -40,8 +42,8 @@ final class CrashTests: XCTestCase {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 2, fixture.root + "/serve.log", O_WRONLY | O_CREAT | O_APPEND, 0o600)
-            let args = [binary, "serve", "--fd", "3", "--store", fixture.storePath, "--key-file", fixture.keyPath,
-                        "--scratch", fixture.scratchPath, "--commit-interval", "0"] + extra
+            let args = [binary, "serve", "--fd", "3", "--store", fixture.storePath, "--key-file", fixture.keyPath]
+                + (fixtureScratch ? ["--scratch", fixture.scratchPath] : []) + ["--commit-interval", "0"] + extra
             let argv = args.map { strdup($0) } + [nil]
             defer { for a in argv { free(a) } }
             var pid: pid_t = 0

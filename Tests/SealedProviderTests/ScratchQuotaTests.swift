@@ -13,24 +13,8 @@ import XCTest
 final class ScratchQuotaTests: XCTestCase {
     /// `sealgofer serve --fd 3 --store … ARGS` with stderr in the fixture's serve.log.
     private func startServe(_ fixture: StoreFixture, _ extra: [String]) throws -> (pid: pid_t, client: LisafsClient) {
-        var pair: [Int32] = [-1, -1]
-        guard clinux_stream_pair(&pair) == 0 else { throw Errno.current }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, pair[1], 3)
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, fixture.root + "/serve.log", O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        let args = [CrashTests.binary, "serve", "--fd", "3", "--store", fixture.storePath, "--key-file", fixture.keyPath,
-                    "--commit-interval", "0", "--log-level", "info"] + extra
-        let argv = args.map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, CrashTests.binary, &actions, nil, argv, environ)
-        Glibc.close(pair[1])
-        guard rc == 0 else { Glibc.close(pair[0]); throw Errno(rc) }
-        return (pid, LisafsClient(connectedFD: pair[0]))
+        let child = try CrashTests.Child.start(fixture, extra: ["--log-level", "info"] + extra, fixtureScratch: false)
+        return (child.pid, child.client)
     }
 
     private func serveLog(_ fixture: StoreFixture) -> String {
