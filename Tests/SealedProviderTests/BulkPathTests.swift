@@ -20,31 +20,8 @@ final class WriterState: @unchecked Sendable {
 /// The bulk data path as the provider uses it: commits sealed straight from the
 /// scratch, scratches filled by parallel decryption, RPC reads decrypted straight
 /// into the reply. Everything is checked against the store read back offline.
-final class BulkPathTests: XCTestCase {
-    var fixture: StoreFixture!
-    var provider: SealedProvider!
-    var client: LisafsClient!
-    var root: FDID = 0
+final class BulkPathTests: ProviderTestCase {
     let c = 4096
-
-    override func setUpWithError() throws { fixture = try StoreFixture() }
-
-    override func tearDown() {
-        client?.shutdown()
-        provider?.shutdown()
-        fixture?.remove()
-    }
-
-    private func start(_ configure: (inout SealedProvider.Options) -> Void = { _ in }) throws {
-        provider = try fixture.provider(fixture.options(configure))
-        client = try LisafsClient(server: Server(provider: provider))
-        root = try client.mount().root.controlFD
-    }
-
-    private func stop() {
-        client.shutdown()
-        provider.shutdown()
-    }
 
     private func bytes(_ n: Int, seed: UInt64) -> [UInt8] {
         var x = seed &* 0x9E3779B97F4A7C15 | 1

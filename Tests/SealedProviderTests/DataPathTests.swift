@@ -7,34 +7,7 @@ import XCTest
 
 /// The provider behind a real server, driven over a socketpair: writes through
 /// the donated FD, commits, and the store read back offline.
-final class DataPathTests: XCTestCase {
-    var fixture: StoreFixture!
-    var provider: SealedProvider!
-    var client: LisafsClient!
-    var root: FDID = 0
-
-    override func setUpWithError() throws {
-        fixture = try StoreFixture()
-    }
-
-    override func tearDown() {
-        client?.shutdown()
-        provider?.shutdown()
-        fixture?.remove()
-    }
-
-    private func start(readonly: Bool = false, _ configure: (inout SealedProvider.Options) -> Void = { _ in }) throws {
-        provider = try fixture.provider(fixture.options { $0.readonly = readonly; configure(&$0) })
-        client = try LisafsClient(server: Server(provider: provider))
-        root = try client.mount().root.controlFD
-    }
-
-    /// Ends the connection and the provider so the store can be opened offline.
-    private func stop() {
-        client.shutdown()
-        provider.shutdown()
-    }
-
+final class DataPathTests: ProviderTestCase {
     func testWriteThroughDonatedFDFlushAndReadBackOffline() throws {
         try start()
         let marker = Array("PLAINTEXT-MARKER-\(UInt64.random(in: 0...UInt64.max))".utf8)

@@ -7,23 +7,10 @@ import XCTest
 
 /// Create, mkdir, symlink, link, rename, unlink, rmdir keep file IDs and
 /// sidecars consistent; meta/, the keyring and the config stay out of reach.
-final class NamespaceTests: XCTestCase {
-    var fixture: StoreFixture!
-    var provider: SealedProvider!
-    var client: LisafsClient!
-    var root: FDID = 0
-
+final class NamespaceTests: ProviderTestCase {
     override func setUpWithError() throws {
-        fixture = try StoreFixture()
-        provider = try fixture.provider()
-        client = try LisafsClient(server: Server(provider: provider))
-        root = try client.mount().root.controlFD
-    }
-
-    override func tearDown() {
-        client?.shutdown()
-        provider?.shutdown()
-        fixture?.remove()
+        try super.setUpWithError()
+        try start()
     }
 
     private func write(_ name: String, in dir: FDID? = nil, _ text: String) throws {

@@ -7,28 +7,7 @@ import XCTest
 
 /// Cold walks (a fresh provider, as in a new sandbox) report committed plaintext sizes, and
 /// after a few misses in one directory the sizes are read ahead in the background, correctly.
-final class SizeReadAheadTests: XCTestCase {
-    var fixture: StoreFixture!
-    var provider: SealedProvider!
-    var client: LisafsClient!
-    var root: FDID = 0
-
-    override func setUpWithError() throws { fixture = try StoreFixture() }
-
-    override func tearDown() {
-        client?.shutdown()
-        provider?.shutdown()
-        fixture?.remove()
-    }
-
-    private func start(_ configure: (inout SealedProvider.Options) -> Void = { _ in }) throws {
-        client?.shutdown()
-        provider?.shutdown()
-        provider = try fixture.provider(fixture.options(configure))
-        client = try LisafsClient(server: Server(provider: provider))
-        root = try client.mount().root.controlFD
-    }
-
+final class SizeReadAheadTests: ProviderTestCase {
     private static func size(_ i: Int) -> Int { i * 37 % 5000 }
 
     /// `count` files d/f000… of distinct sizes, written through the provider.
