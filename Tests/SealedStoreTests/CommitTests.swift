@@ -7,19 +7,6 @@ import Glibc
 final class CommitTests: XCTestCase {
     override func tearDown() { TestHooks.crashAt = nil }
 
-    private func reopen(_ store: SealedStore, options: SealedStore.Options = SealedStore.Options()) throws -> SealedStore {
-        let path = store.path
-        store.close()
-        return try SealedStore.open(at: path, key: Fixture.key, options: options)
-    }
-
-    private func openPath(_ store: SealedStore, _ name: String) throws -> SealedFile {
-        let fd = openat(store.dataDirectory, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        XCTAssertGreaterThanOrEqual(fd, 0)
-        defer { close(fd) }
-        return try store.openFile(descriptor: fd)
-    }
-
     func testRoundTripSizes() throws {
         for suite in Fixture.suites {
             let dir = TempDir()

@@ -79,3 +79,18 @@ func sidecarCount(_ store: SealedStore) -> Int {
         $0 + ((try? FileManager.default.contentsOfDirectory(atPath: files + "/" + $1)) ?? []).filter { $0.hasSuffix(".sc") }.count
     }
 }
+
+/// Closes `store` and opens it again (recovery runs), with `options`.
+func reopen(_ store: SealedStore, options: SealedStore.Options = SealedStore.Options()) throws -> SealedStore {
+    let path = store.path
+    store.close()
+    return try SealedStore.open(at: path, key: Fixture.key, options: options)
+}
+
+/// The store file `name` directly in data/, opened through a descriptor.
+func openPath(_ store: SealedStore, _ name: String) throws -> SealedFile {
+    let fd = openat(store.dataDirectory, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+    XCTAssertGreaterThanOrEqual(fd, 0)
+    defer { close(fd) }
+    return try store.openFile(descriptor: fd)
+}
