@@ -7,12 +7,8 @@ import XCTest
 final class LandlockTests: XCTestCase {
     func testConfinedProcessCannotOpenOutsideItsDirectory() throws {
         try XCTSkipUnless(Landlock.abi != nil, "the kernel has no Landlock")
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("landlock-\(getpid())-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: root + "/served", withIntermediateDirectories: true)
+        let root = try makeProbeTree()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        // Readable by anyone: only Landlock can refuse it.
-        XCTAssertTrue(FileManager.default.createFile(atPath: root + "/outside", contents: Data("x".utf8),
-                                                    attributes: [.posixPermissions: 0o644]))
         let result = try Probe.run(["landlock", root + "/served", root + "/outside"])
         XCTAssertEqual(result.exitStatus, 0, "\(result)")
         XCTAssertEqual(result.lines.dropFirst(), [
@@ -32,11 +28,8 @@ final class LandlockTests: XCTestCase {
     /// and confines itself when it unblocks them.
     func testEveryThreadIsConfined() throws {
         try XCTSkipUnless(Landlock.abi != nil, "the kernel has no Landlock")
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("landlock-\(getpid())-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: root + "/served", withIntermediateDirectories: true)
+        let root = try makeProbeTree()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        XCTAssertTrue(FileManager.default.createFile(atPath: root + "/outside", contents: Data("x".utf8),
-                                                    attributes: [.posixPermissions: 0o644]))
         let result = try Probe.run(["landlock-threads", root + "/served", root + "/outside"])
         XCTAssertEqual(result.exitStatus, 0, "\(result)")
         XCTAssertEqual(result.lines, [
@@ -74,5 +67,15 @@ final class LandlockTests: XCTestCase {
         XCTAssertFalse(Landlock.Access.handled(abi: 1).contains(.refer))
         XCTAssertTrue(Landlock.Access.readWrite(abi: 2).contains(.refer), "renames across directories of the store")
         XCTAssertTrue(Landlock.Access.readWrite(abi: 3).contains(.truncate))
+    }
+
+    /// A fresh directory with `served/` (the tree a probe confines itself to) and `outside`, a
+    /// file readable by anyone, so that only Landlock can refuse it.
+    private func makeProbeTree() throws -> String {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("landlock-\(getpid())-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root + "/served", withIntermediateDirectories: true)
+        XCTAssertTrue(FileManager.default.createFile(atPath: root + "/outside", contents: Data("x".utf8),
+                                                    attributes: [.posixPermissions: 0o644]))
+        return root
     }
 }
