@@ -46,6 +46,8 @@ int clinux_mknodat(int dirfd, const char *path, unsigned int mode, unsigned int 
     return mknodat(dirfd, path, (mode_t)mode, makedev(major, minor));
 }
 
+uint64_t clinux_makedev(unsigned int major, unsigned int minor) { return makedev(major, minor); }
+
 int clinux_futimens_empty_path(int fd, int set_atime, int64_t atime_sec, int64_t atime_nsec,
                                int set_mtime, int64_t mtime_sec, int64_t mtime_nsec) {
     struct timespec ts[2];

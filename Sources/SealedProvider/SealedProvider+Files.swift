@@ -70,18 +70,12 @@ extension SealedProvider {
     func createdNode(of file: SealedFile, named name: FileName, in dir: Node) throws -> Created<Node> {
         if let fd = try? Sys.openAt(dir.fd, name, flags: Sys.openPath) {
             if let st = try? Sys.statx(fd), st.ino == file.identity.inode,
-               Self.deviceNumber(major: st.devMajor, minor: st.devMinor) == file.identity.device {
+               clinux_makedev(st.devMajor, st.devMinor) == file.identity.device {
                 return makeNode(pathFD: fd, ciphertext: st, newFile: true)
             }
             Sys.close(fd)
         }
         return try makeNode(pathFD: try context.reopen(file.fileDescriptor, flags: Sys.openPath), newFile: true)
-    }
-
-    /// st_dev as glibc's makedev encodes it.
-    static func deviceNumber(major: UInt32, minor: UInt32) -> UInt64 {
-        let ma = UInt64(major), mi = UInt64(minor)
-        return (ma & 0xffff_f000) << 32 | (ma & 0xfff) << 8 | (mi & 0xffff_ff00) << 12 | (mi & 0xff)
     }
 
     public func read(_ file: OpenFile, into buffer: UnsafeMutableRawBufferPointer, at offset: UInt64) throws -> Int {

@@ -37,6 +37,8 @@ int clinux_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char
 
 // mknodat(2) with the device number built from major/minor.
 int clinux_mknodat(int dirfd, const char *path, unsigned int mode, unsigned int major, unsigned int minor);
+// The dev_t that stat(2)'s st_dev holds for statx's major/minor (makedev(3), a macro).
+uint64_t clinux_makedev(unsigned int major, unsigned int minor);
 
 // utimensat(2) on fd itself (AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, works on O_PATH fds).
 // A time whose set_* flag is 0 is left unchanged (UTIME_OMIT).
