@@ -12,6 +12,8 @@
 #include <sys/un.h>
 #include <sys/vfs.h>
 #include <sys/xattr.h>
+#include <stdio.h>      // RENAME_NOREPLACE (_GNU_SOURCE)
+#include <linux/magic.h>
 #include <linux/stat.h>
 
 int clinux_statx(int dirfd, const char *path, int flags, unsigned int mask, struct clinux_statx *out) {
@@ -153,3 +155,5 @@ const int clinux_AT_SYMLINK_FOLLOW = AT_SYMLINK_FOLLOW;
 const int clinux_AT_REMOVEDIR = AT_REMOVEDIR;
 const unsigned int clinux_STATX_BASIC_STATS = STATX_BASIC_STATS;
 const unsigned int clinux_STATX_BTIME = STATX_BTIME;
+const unsigned int clinux_RENAME_NOREPLACE = RENAME_NOREPLACE;
+const uint64_t clinux_TMPFS_MAGIC = TMPFS_MAGIC;

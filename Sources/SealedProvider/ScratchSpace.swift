@@ -169,7 +169,7 @@ public enum ScratchTmpfs {
         guard fd >= 0 else { return false }
         defer { Sys.close(fd) }
         var info = clinux_statfs()
-        guard clinux_fstatfs(fd, &info) == 0, info.type == 0x0102_1994 else { return false }  // TMPFS_MAGIC
+        guard clinux_fstatfs(fd, &info) == 0, info.type == clinux_TMPFS_MAGIC else { return false }
         let (capacity, overflow) = info.blocks.multipliedReportingOverflow(by: UInt64(max(info.bsize, 0)))
         return overflow || capacity > tmpfsSize(scratchLimit: scratchLimit)
     }

@@ -179,10 +179,9 @@ extension SealedStore {
     /// did: recovery treats a `.new` with a second link as a finished create.
     func namePending(_ id: FileID, in directory: Int32, name: [UInt8]) throws {
         let pending = PendingKind.new.name(id)
-        let renameNoReplace: UInt32 = 1
         let result: Int32 = (name + [0]).withUnsafeBufferPointer { n in
             n.withMemoryRebound(to: CChar.self) { target in
-                if clinux_renameat2(layout.pendingFD, pending, directory, target.baseAddress!, renameNoReplace) == 0 { return 0 }
+                if clinux_renameat2(layout.pendingFD, pending, directory, target.baseAddress!, clinux_RENAME_NOREPLACE) == 0 { return 0 }
                 guard errno == EINVAL || errno == ENOSYS else { return errno }
                 guard linkat(layout.pendingFD, pending, directory, target.baseAddress!, 0) == 0 else { return errno }
                 // Done: a failure here only leaves an entry the next open removes.

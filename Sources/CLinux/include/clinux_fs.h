@@ -107,4 +107,7 @@ extern const int clinux_AT_SYMLINK_FOLLOW;
 extern const int clinux_AT_REMOVEDIR;
 extern const unsigned int clinux_STATX_BASIC_STATS;
 extern const unsigned int clinux_STATX_BTIME;
+// renameat2(2)'s flag and statfs(2)'s f_type of tmpfs, from the kernel headers.
+extern const unsigned int clinux_RENAME_NOREPLACE;
+extern const uint64_t clinux_TMPFS_MAGIC;
 #endif

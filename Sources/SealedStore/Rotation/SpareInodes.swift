@@ -31,10 +31,6 @@ final class SpareInodes {
     /// (share of rotation CPU in AES: on ext4 60–63 % mapped, 72 % with pwrite; on tmpfs 73–74 %
     /// mapped, 71–72 % with pwrite).
     private let mappable: Bool
-    /// statfs(2)'s f_type of tmpfs (TMPFS_MAGIC).
-    private static let tmpfsMagic: UInt64 = 0x0102_1994
-    /// renameat2(2)'s RENAME_NOREPLACE (not exported by Glibc's Swift module).
-    private static let renameNoReplace: UInt32 = 1
     /// Spares taken as new files (for the report and tests).
     private(set) var reused = 0
 
@@ -45,7 +41,7 @@ final class SpareInodes {
         self.pendingFD = pendingFD; self.owner = owner; self.group = group
         self.maxFiles = maxFiles; self.maxBytes = maxBytes
         var fs = clinux_statfs()
-        mappable = clinux_fstatfs(pendingFD, &fs) == 0 && fs.type == SpareInodes.tmpfsMagic
+        mappable = clinux_fstatfs(pendingFD, &fs) == 0 && fs.type == clinux_TMPFS_MAGIC
     }
 
     /// Keeps the `.unlink` entry `name` (an old file of `length` bytes, owned by `uid`/`gid`,
@@ -82,7 +78,7 @@ final class SpareInodes {
         while let spare = spares.popLast() {
             bytes -= spare.length
             let renamed = spare.name.withCString { old in
-                stagedName.withCString { clinux_renameat2(pendingFD, old, pendingFD, $0, SpareInodes.renameNoReplace) }
+                stagedName.withCString { clinux_renameat2(pendingFD, old, pendingFD, $0, clinux_RENAME_NOREPLACE) }
             }
             guard renamed == 0 else { unlinkat(pendingFD, spare.name, 0); continue }
             let fd = openAt(pendingFD, stagedName, O_RDWR)
